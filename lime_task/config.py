@@ -1,0 +1,130 @@
+"""The task handler configuration: the ``tasks:`` section of the application stack config.
+
+The keys and their defaults follow the Lime task handler reference. The file is YAML or JSON
+(``LIME_CONFIG`` names it); single keys can be overridden from the environment with
+``LIME_TASKS_<KEY>`` (for example ``LIME_TASKS_TASK_TIME_LIMIT=60``), and the broker and result
+backend also with the conventional ``BROKER_URL`` and ``RESULT_BACKEND_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_QOS_QUEUES = {
+    "asap": "lime_task_queue_asap",
+    "background": "lime_task_queue_background",
+    "scheduled": "lime_task_queue_scheduled",
+}
+
+ENV_PREFIX = "LIME_TASKS_"
+
+
+def _none_words_to_none(value: Any) -> Any:
+    # The reference config writes ``None`` where YAML would need ``null``.
+    if isinstance(value, str) and value.strip() in {"None", "none", "null", ""}:
+        return None
+    return value
+
+
+class RoutingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    qos: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_QOS_QUEUES))
+    tasks: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("qos", "tasks", mode="before")
+    @classmethod
+    def _empty_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class TasksConfig(BaseModel):
+    """The ``tasks:`` section, with the reference defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker_connection_string: str = "amqp://"
+    backend_connection_string: str | None = "redis://localhost"
+    task_time_limit: float | None = None
+    task_soft_time_limit: float | None = None
+    task_queue_name: str = "lime_default_task_queue"
+    task_exchange_name: str = "lime_default_task_exchange"
+    task_routing_key_name: str = "lime_default_routing_key"
+    enable_scheduled_tasks: bool = True
+    result_expires: int = 2_592_000
+    log_message_max_size: int = 0
+    timezone: str = "UTC"
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+
+    # Beyond the reference: how the run history is kept honest.
+    heartbeat_interval: float = Field(
+        default=5.0, description="Seconds between a worker's liveness marks in the database."
+    )
+    worker_lost_after: float = Field(
+        default=60.0,
+        description="A STARTED run whose worker has not marked itself alive for this long ends "
+        "as FAILURE (worker lost).",
+    )
+    pending_timeout: float = Field(
+        default=3600.0,
+        description="A PENDING run no worker has started within this many seconds ends as "
+        "FAILURE (never reached a worker).",
+    )
+
+    @field_validator(
+        "backend_connection_string", "task_time_limit", "task_soft_time_limit", mode="before"
+    )
+    @classmethod
+    def _none_words(cls, value: Any) -> Any:
+        return _none_words_to_none(value)
+
+
+class StackConfig(BaseModel):
+    """The whole config file: the ``tasks:`` section plus the solution packages to load."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tasks: TasksConfig = Field(default_factory=TasksConfig)
+    packages: list[str] = Field(default_factory=list)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the configuration must be a mapping, not {type(data).__name__}")
+    # The JSON form of the reference names the section ``tasks_config``.
+    if "tasks_config" in data and "tasks" not in data:
+        data["tasks"] = data.pop("tasks_config")
+    return data
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX):
+            overrides[name.removeprefix(ENV_PREFIX).lower()] = yaml.safe_load(raw)
+    if environ.get("BROKER_URL"):
+        overrides["broker_connection_string"] = environ["BROKER_URL"]
+    if "RESULT_BACKEND_URL" in environ:
+        overrides["backend_connection_string"] = environ["RESULT_BACKEND_URL"]
+    return overrides
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> StackConfig:
+    """Read the config file (if any), apply environment overrides and validate the result."""
+    data = read_config_file(path) if path is not None else {}
+    tasks = dict(data.get("tasks") or {})
+    tasks.update(_environment_overrides(environ))
+    packages = list(data.get("packages") or [])
+    packages += [p.strip() for p in environ.get("LIME_PACKAGES", "").split(",") if p.strip()]
+    return StackConfig(tasks=TasksConfig.model_validate(tasks), packages=list(dict.fromkeys(packages)))

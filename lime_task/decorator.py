@@ -1,0 +1,61 @@
+"""The ``@task`` decorator and the Celery task class behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from celery import Task, shared_task
+
+from lime_task.application import LimeApplication, application_from_headers
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LimeTask(Task):  # type: ignore[misc]
+    """A Celery task whose function receives the sender's application first.
+
+    The worker builds the :class:`LimeApplication` from the message headers that
+    :func:`lime_task.send_task` set; a direct call (``my_task(app, 1)``) passes through unchanged.
+    """
+
+    qos: str | None = None
+    # Celery would check arguments against the signature without the application parameter;
+    # lime_task.dispatch checks them itself, application included.
+    typing = False
+    # Early acknowledgement is the default for Lime tasks (``@task(acks_late=True)`` opts out).
+    acks_late = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        request = self.request
+        if request.id is None or (args and isinstance(args[0], LimeApplication)):
+            return super().__call__(*args, **kwargs)
+        # Called by the worker's tracer, which has already pushed this request; calling
+        # ``super().__call__`` would push a second, header-less one.
+        app = application_from_headers(request.headers or {})
+        return self.run(app, *args, **kwargs)
+
+
+def task_name_of(func: Callable[..., Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+@overload
+def task(func: F, /) -> F: ...
+@overload
+def task(func: None = None, /, *, qos: str | None = None, **options: Any) -> Callable[[F], F]: ...
+
+
+def task(
+    func: Callable[..., Any] | None = None, /, *, qos: str | None = None, **options: Any
+) -> Any:
+    """Declare a task. Its name is its full import path; other Celery options pass through.
+
+    ``@task`` or ``@task(acks_late=True)`` or ``@task(qos="background")``.
+    """
+
+    def register(fn: Callable[..., Any]) -> Any:
+        options.setdefault("name", task_name_of(fn))
+        return shared_task(base=LimeTask, qos=qos, **options)(fn)
+
+    return register(func) if func is not None else register

@@ -1,0 +1,51 @@
+"""The tasks solution packages declare, and loading those packages."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from types import ModuleType
+
+from celery import current_app
+
+from lime_task.decorator import LimeTask
+from lime_task.exceptions import UnknownTaskError
+
+logger = logging.getLogger(__name__)
+
+
+def get_task(name: str) -> LimeTask:
+    """The registered ``@task`` called ``name``; Celery internals and other names are refused."""
+    found = current_app.tasks.get(name)
+    if not isinstance(found, LimeTask):
+        raise UnknownTaskError(
+            f"Unknown task {name!r}: not a registered @task. "
+            "Is its solution package in LIME_PACKAGES and its module in get_task_modules()?"
+        )
+    return found
+
+
+def registered_tasks() -> dict[str, LimeTask]:
+    return {
+        name: found
+        for name, found in sorted(current_app.tasks.items())
+        if isinstance(found, LimeTask)
+    }
+
+
+def load_packages(packages: Iterable[str]) -> list[ModuleType]:
+    """Import each solution package's ``tasks`` package and the modules it lists.
+
+    A package's ``tasks.get_task_modules()`` returns the modules holding its tasks; importing them
+    registers the tasks with Celery, in the web process and in the worker alike.
+    """
+    modules: list[ModuleType] = []
+    for package in packages:
+        tasks_package = importlib.import_module(f"{package}.tasks")
+        get_modules = getattr(tasks_package, "get_task_modules", None)
+        if get_modules is None:
+            logger.warning("%s.tasks has no get_task_modules(): no tasks loaded", package)
+            continue
+        modules.extend(get_modules())
+    return modules

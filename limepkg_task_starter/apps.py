@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class TaskStarterConfig(AppConfig):
+    name = "limepkg_task_starter"
+    verbose_name = "Task starter"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from lime_task.registry import load_packages
+        from limepkg_task_starter import tracking  # noqa: F401 - connects the worker signals
+
+        load_packages(settings.LIME_PACKAGES)

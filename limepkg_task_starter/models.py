@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from lime_task.status import State
+
+DEFAULT_TASK_HISTORY = 10
+
+
+class Application(models.Model):
+    """A Lime application: its configuration decides which tasks it exposes and how."""
+
+    name = models.SlugField(
+        "name", max_length=100, unique=True, help_text="The application name tasks are sent for."
+    )
+    config = models.JSONField(
+        "configuration",
+        default=dict,
+        blank=True,
+        help_text="The application's config mapping, as under <code>config:</code> in the YAML "
+        "application config (for example <code>limepkg_task_starter: {task_history: 20}</code>).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "application"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def task_starter_config(self) -> dict[str, Any]:
+        section = self.config.get("limepkg_task_starter") or {}
+        return section if isinstance(section, dict) else {}
+
+    @property
+    def task_history(self) -> int:
+        return int(self.task_starter_config.get("task_history") or DEFAULT_TASK_HISTORY)
+
+
+class Origin(models.TextChoices):
+    PAGE = "page", "Task starter"
+    RERUN = "rerun", "Run again"
+    SCHEDULE = "schedule", "Schedule"
+    CODE = "code", "Code"
+    API = "api", "API"
+
+
+class TaskRun(models.Model):
+    """One run of a task: recorded when it is sent, updated by the worker that runs it."""
+
+    id = models.CharField("task id", max_length=64, primary_key=True)
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="runs", verbose_name="application"
+    )
+    task_name = models.CharField("task", max_length=255, help_text="The task's full import path.")
+    args = models.JSONField("positional arguments", default=list, blank=True)
+    kwargs = models.JSONField("keyword arguments", default=dict, blank=True)
+    arguments = models.JSONField(
+        "arguments",
+        null=True,
+        blank=True,
+        help_text="The arguments by name, as the history shows them and a rerun sends them.",
+    )
+    status = models.CharField(
+        "status", max_length=16, choices=[(s.value, s.value.title()) for s in State],
+        default=State.PENDING,
+    )
+    result = models.JSONField("result", null=True, blank=True)
+    error_type = models.CharField("error type", max_length=255, blank=True)
+    traceback = models.TextField("traceback", blank=True)
+    reason = models.TextField(
+        "reason",
+        blank=True,
+        help_text="Why the run ended as it did when the task itself did not say: not sent, "
+        "worker lost, never picked up, time limit.",
+    )
+    sent = models.BooleanField("sent", default=True, help_text="Whether the broker took it.")
+    origin = models.CharField("origin", max_length=16, choices=Origin.choices, default=Origin.CODE)
+    in_history = models.BooleanField(
+        "in history",
+        default=False,
+        help_text="Shown in the Task starter history (the latest N per task and application).",
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="started by",
+    )
+    run_as = models.CharField("run as", max_length=150, blank=True)
+    language = models.CharField("language", max_length=16, blank=True)
+    queue = models.CharField("queue", max_length=255, blank=True)
+    route_type = models.CharField("route type", max_length=32, blank=True)
+    worker = models.CharField("worker", max_length=255, blank=True)
+    progress_done = models.PositiveIntegerField("progress done", null=True, blank=True)
+    progress_total = models.PositiveIntegerField("progress total", null=True, blank=True)
+    progress_message = models.CharField("progress message", max_length=255, blank=True)
+    rerun_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns",
+        verbose_name="rerun of",
+    )
+    created_at = models.DateTimeField("sent at", db_index=False)
+    started_at = models.DateTimeField("started at", null=True, blank=True)
+    finished_at = models.DateTimeField("finished at", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "task run"
+        indexes = [
+            # The history of one task in one application, newest first, and its pruning.
+            models.Index(
+                fields=["application", "task_name", "-created_at"],
+                condition=Q(in_history=True),
+                name="taskrun_history",
+            ),
+            # Runs that may need reconciling, and expiry.
+            models.Index(
+                fields=["status", "created_at"],
+                condition=Q(status__in=[State.PENDING, State.STARTED]),
+                name="taskrun_open",
+            ),
+            models.Index(fields=["created_at"], name="taskrun_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} [{self.id}]"
+
+    @property
+    def is_completed(self) -> bool:
+        from lime_task.status import COMPLETED_STATES
+
+        return self.status in COMPLETED_STATES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def latency_seconds(self) -> float | None:
+        if self.started_at:
+            return (self.started_at - self.created_at).total_seconds()
+        return None
+
+
+class WorkerHeartbeat(models.Model):
+    """A task handler's last sign of life, so runs on a dead one can be reconciled."""
+
+    hostname = models.CharField("worker", max_length=255, primary_key=True)
+    last_seen = models.DateTimeField("last seen")
+
+    class Meta:
+        verbose_name = "worker heartbeat"
+
+    def __str__(self) -> str:
+        return self.hostname

@@ -1,0 +1,192 @@
+"""Settings for the Task Starter project, driven by the environment and the tasks config.
+
+Environment: ``DATABASE_URL`` (SQLite in ``var/`` by default), ``LIME_CONFIG`` (the tasks config
+file, ``config/embedded.yaml`` by default), ``BROKER_URL``, ``LIME_PACKAGES``,
+``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``LOG_FORMAT`` (``json``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from kombu import Exchange, Queue
+
+from lime_task.config import load_config
+from lime_task.routing import all_queue_names, queue_name
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("TASKSTARTER_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _env_flag(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
+
+
+def _local_secret_key() -> str:
+    # Generated once per checkout and kept out of version control.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _local_secret_key()
+DEBUG = _env_flag("DJANGO_DEBUG")
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_celery_beat",
+    "django_celery_results",
+    "limepkg_task_starter",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "taskstarter.urls"
+WSGI_APPLICATION = "taskstarter.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "600")),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, task handler and scheduler share the file: WAL lets readers and a writer overlap.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Tasks ------------------------------------------------------------------------------------
+
+LIME_CONFIG_FILE = Path(os.environ.get("LIME_CONFIG", BASE_DIR / "config" / "embedded.yaml"))
+LIME_STACK = load_config(LIME_CONFIG_FILE)
+LIME_TASKS = LIME_STACK.tasks
+LIME_PACKAGES = LIME_STACK.packages
+
+_exchange = Exchange(LIME_TASKS.task_exchange_name, type="direct")
+_default_queue = queue_name(LIME_TASKS.task_queue_name)
+
+
+
+def _anchor_embedded_broker(url: str) -> str:
+    # ``embedded+sqlite:///var/broker.sqlite3`` is relative to the project, not to the cwd.
+    scheme = "embedded+sqlite:///"
+    if url.startswith(scheme) and not url.removeprefix(scheme).startswith("/"):
+        return scheme + str(BASE_DIR / url.removeprefix(scheme))
+    return url
+
+
+CELERY_BROKER_URL = _anchor_embedded_broker(LIME_TASKS.broker_connection_string)
+CELERY_RESULT_BACKEND = LIME_TASKS.backend_connection_string
+CELERY_RESULT_EXPIRES = LIME_TASKS.result_expires
+CELERY_TASK_TIME_LIMIT = LIME_TASKS.task_time_limit
+CELERY_TASK_SOFT_TIME_LIMIT = LIME_TASKS.task_soft_time_limit
+CELERY_TIMEZONE = LIME_TASKS.timezone
+CELERY_ENABLE_UTC = True
+CELERY_TASK_DEFAULT_QUEUE = _default_queue
+CELERY_TASK_DEFAULT_EXCHANGE = LIME_TASKS.task_exchange_name
+CELERY_TASK_DEFAULT_ROUTING_KEY = LIME_TASKS.task_routing_key_name
+CELERY_TASK_QUEUES = [
+    Queue(
+        name,
+        _exchange,
+        routing_key=LIME_TASKS.task_routing_key_name if name == _default_queue else name,
+    )
+    for name in all_queue_names(LIME_TASKS)
+]
+# Messages are JSON only: pickle is never accepted.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # applies to acks_late tasks only
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# A broker that is down should fail a send within about a second, not hang the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0.1,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("LOG_FORMAT") == "json" else "plain",
+        }
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"lime_task.dispatch": {"level": os.environ.get("LOG_ROUTING_LEVEL", "WARNING")}},
+}
