@@ -1,12 +1,12 @@
 """The task API solution code uses: declare, send and follow background tasks.
 
-    from lime_task import task, send_task, get_status, TaskFailure
+from lime_task import task, send_task, get_status, TaskFailure
 
-    @task
-    def my_task(app, number: int = 5):
-        return f"counted to {number} in {app.name}"
+@task
+def my_task(app, number: int = 5):
+    return f"counted to {number} in {app.name}"
 
-    status = send_task("my_solution.tasks.my_tasks.my_task", app, 7)
+status = send_task("my_solution.tasks.my_tasks.my_task", app, 7)
 """
 
 from __future__ import annotations

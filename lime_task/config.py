@@ -127,4 +127,6 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> S
     tasks.update(_environment_overrides(environ))
     packages = list(data.get("packages") or [])
     packages += [p.strip() for p in environ.get("LIME_PACKAGES", "").split(",") if p.strip()]
-    return StackConfig(tasks=TasksConfig.model_validate(tasks), packages=list(dict.fromkeys(packages)))
+    return StackConfig(
+        tasks=TasksConfig.model_validate(tasks), packages=list(dict.fromkeys(packages))
+    )

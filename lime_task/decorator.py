@@ -8,6 +8,7 @@ from typing import Any, TypeVar, overload
 from celery import Task, shared_task
 
 from lime_task.application import LimeApplication, application_from_headers
+from lime_task.exceptions import TaskFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +24,8 @@ class LimeTask(Task):  # type: ignore[misc]
     # Celery would check arguments against the signature without the application parameter;
     # lime_task.dispatch checks them itself, application included.
     typing = False
+    # TaskFailure is an expected outcome: logged without a traceback, still recorded in full.
+    throws = (TaskFailure,)
     # Early acknowledgement is the default for Lime tasks (``@task(acks_late=True)`` opts out).
     acks_late = False
 

@@ -78,9 +78,7 @@ def prepare(
     check_signature(found, args, kwargs)
     check_arguments(args, kwargs)
     route_headers = {k: str(v) for k, v in (route_headers or {}).items() if v}
-    route = route_task(
-        tasks_config(), task_name, task_qos=found.qos, message_headers=route_headers
-    )
+    route = route_task(tasks_config(), task_name, task_qos=found.qos, message_headers=route_headers)
     logger.info(
         "Task %s routed to %s (%s)",
         task_name,

@@ -50,7 +50,8 @@ def _qos_queue(config: TasksConfig, category: str) -> str | None:
     queue = config.routing.qos.get(category)
     if queue is None:
         logger.warning(
-            "Unknown QoS category %r: using the default queue", category,
+            "Unknown QoS category %r: using the default queue",
+            category,
             extra={"qos_category": category},
         )
     return queue

@@ -1,6 +1,6 @@
 """Recording runs in the Task starter history from solution code.
 
-    from limepkg_task_starter.db import save_task_id, track_current_task
+from limepkg_task_starter.db import save_task_id, track_current_task
 """
 
 from __future__ import annotations

@@ -67,7 +67,9 @@ class TaskRun(models.Model):
         help_text="The arguments by name, as the history shows them and a rerun sends them.",
     )
     status = models.CharField(
-        "status", max_length=16, choices=[(s.value, s.value.title()) for s in State],
+        "status",
+        max_length=16,
+        choices=[(s.value, s.value.title()) for s in State],
         default=State.PENDING,
     )
     result = models.JSONField("result", null=True, blank=True)
@@ -103,7 +105,11 @@ class TaskRun(models.Model):
     progress_total = models.PositiveIntegerField("progress total", null=True, blank=True)
     progress_message = models.CharField("progress message", max_length=255, blank=True)
     rerun_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns",
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reruns",
         verbose_name="rerun of",
     )
     created_at = models.DateTimeField("sent at", db_index=False)

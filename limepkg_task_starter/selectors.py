@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from lime_task.status import State, TaskStatus
 from limepkg_task_starter.models import Application, TaskRun
 
-# Application ids are looked up on every send; they never change for a name, so a short-lived
-# per-process cache is safe (a deleted application only fails the insert that follows).
-_ID_CACHE_SECONDS = 30.0
-_application_ids: dict[str, tuple[int, float]] = {}
-
 
 def application_id_get(*, name: str) -> int | None:
-    cached = _application_ids.get(name)
-    now = time.monotonic()
-    if cached is not None and cached[1] > now:
-        return cached[0]
-    found = Application.objects.filter(name=name).values_list("id", flat=True).first()
-    if found is not None:
-        _application_ids[name] = (found, now + _ID_CACHE_SECONDS)
-    return found
+    return Application.objects.filter(name=name).values_list("id", flat=True).first()
 
 
 def application_config_get(*, name: str) -> dict[str, Any] | None:

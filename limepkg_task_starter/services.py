@@ -30,8 +30,8 @@ NEVER_STARTED = "No task handler started it within {seconds:g} s (is one consumi
 TASK_ID_TAKEN = "Task id {task_id} belongs to another application"
 
 
-def _application_id(name: str) -> int:
-    found = application_id_get(name=name)
+def _application(name: str) -> Application:
+    found = Application.objects.filter(name=name).only("id", "config").first()
     if found is None:
         raise NotFoundError(UNKNOWN_APPLICATION.format(name=name))
     return found
@@ -72,15 +72,16 @@ def run_dispatch(
     When the broker cannot take the message the run is kept as FAILURE with the reason, and the
     caller gets :class:`TaskNotSentError` (inside an open transaction it is only recorded).
     """
-    application_id = _application_id(dispatch.app.name)
+    in_history = arguments is not None
+    application = _application(dispatch.app.name)
     run = TaskRun.objects.create(
         id=str(uuid.uuid4()),
-        application_id=application_id,
+        application=application,
         task_name=dispatch.task_name,
         args=dispatch.args,
         kwargs=dispatch.kwargs,
         arguments=dict(arguments) if arguments is not None else None,
-        in_history=arguments is not None,
+        in_history=in_history,
         origin=origin,
         started_by=started_by,
         run_as=dispatch.app.user_name or "",
@@ -90,8 +91,8 @@ def run_dispatch(
         rerun_of=rerun_of,
         created_at=timezone.now(),
     )
-    if run.in_history:
-        history_prune(application_id=application_id, task_name=run.task_name)
+    if in_history:
+        history_prune(application=application, task_name=run.task_name)
 
     if connection.in_atomic_block:
         transaction.on_commit(lambda: _publish_or_record(dispatch, run), robust=True)
@@ -134,20 +135,27 @@ class StartedRun:
 
 def run_mark_started(*, started: StartedRun, at: datetime) -> None:
     updated = TaskRun.objects.filter(id=started.task_id).update(
-        status=State.STARTED, started_at=at, worker=started.worker,
+        status=State.STARTED,
+        started_at=at,
+        worker=started.worker,
         queue=started.queue or F("queue"),
     )
     if updated:
         return
     # Sent by something other than send_task (the scheduler, plain Celery): record it now.
     if started.application_name is None:
-        logger.warning("Task %s [%s] names no application; not recorded",
-                       started.task_name, started.task_id)
+        logger.warning(
+            "Task %s [%s] names no application; not recorded", started.task_name, started.task_id
+        )
         return
     application_id = application_id_get(name=started.application_name)
     if application_id is None:
-        logger.warning("Task %s [%s]: unknown application %r; not recorded",
-                       started.task_name, started.task_id, started.application_name)
+        logger.warning(
+            "Task %s [%s]: unknown application %r; not recorded",
+            started.task_name,
+            started.task_id,
+            started.application_name,
+        )
         return
     TaskRun.objects.create(
         id=started.task_id,
@@ -204,38 +212,35 @@ def run_record_in_history(
     origin: Origin | None = None,
 ) -> None:
     """Show a run in the Task starter history with its arguments by name."""
-    application_id = _application_id(application_name)
+    application = _application(application_name)
     changes: dict[str, Any] = {"in_history": True, "arguments": dict(arguments)}
     if origin is not None:
         changes["origin"] = origin
-    updated = TaskRun.objects.filter(id=task_id, application_id=application_id).update(**changes)
+    updated = TaskRun.objects.filter(id=task_id, application=application).update(**changes)
     if not updated:
         if TaskRun.objects.filter(id=task_id).exists():
             raise NotFoundError(TASK_ID_TAKEN.format(task_id=task_id))
         TaskRun.objects.create(
             id=task_id,
-            application_id=application_id,
+            application=application,
             task_name=task_name,
             arguments=dict(arguments),
             in_history=True,
             origin=origin or Origin.CODE,
             created_at=timezone.now(),
         )
-    history_prune(application_id=application_id, task_name=task_name)
+    history_prune(application=application, task_name=task_name)
 
 
-def history_prune(*, application_id: int, task_name: str) -> int:
+def history_prune(*, application: Application, task_name: str) -> int:
     """Keep the latest N runs of a task in the history (N = the application's task_history).
 
     Reads at most N + a few rows through the history index, so its cost does not grow with the
     table. Runs leaving the history stay readable by ``get_status`` until ``result_expires``.
     """
-    config = Application.objects.filter(id=application_id).values_list("config", flat=True).first()
-    keep = Application(config=config or {}).task_history
+    keep = application.task_history
     stale = list(
-        TaskRun.objects.filter(
-            application_id=application_id, task_name=task_name, in_history=True
-        )
+        TaskRun.objects.filter(application=application, task_name=task_name, in_history=True)
         .order_by("-created_at")
         .values_list("id", flat=True)[keep : keep + 100]
     )
@@ -296,7 +301,9 @@ def run_reconcile(
     return Reconciled(worker_lost=worker_lost, never_started=never_started)
 
 
-def runs_purge_expired(*, older_than: datetime, batch_size: int = 1000, max_batches: int = 10) -> int:
+def runs_purge_expired(
+    *, older_than: datetime, batch_size: int = 1000, max_batches: int = 10
+) -> int:
     """Delete runs older than ``result_expires`` in bounded batches (never one huge delete)."""
     deleted = 0
     for _ in range(max_batches):

@@ -63,8 +63,9 @@ def _is_tracked(task: Any) -> bool:
 
 
 @signals.task_prerun.connect
-def on_task_prerun(sender: Any = None, task_id: str = "", args: Any = (), kwargs: Any = None,
-                   **_: Any) -> None:
+def on_task_prerun(
+    sender: Any = None, task_id: str = "", args: Any = (), kwargs: Any = None, **_: Any
+) -> None:
     if not _is_tracked(sender):
         return
     request = sender.request
@@ -102,8 +103,11 @@ def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     value, problem = _json_result(result)
     finish = partial(services.run_mark_finished, task_id=sender.request.id, at=timezone.now())
     if problem:
-        _write(partial(finish, status=State.FAILURE, error_type="ResultNotSerialisable",
-                       reason=problem))
+        _write(
+            partial(
+                finish, status=State.FAILURE, error_type="ResultNotSerialisable", reason=problem
+            )
+        )
     else:
         _write(partial(finish, status=State.SUCCESS, result=value))
 
@@ -119,33 +123,51 @@ def _failure_reason(exception: BaseException) -> str:
 
 
 @signals.task_failure.connect
-def on_task_failure(sender: Any = None, task_id: str = "", exception: BaseException | None = None,
-                    einfo: Any = None, **_: Any) -> None:
+def on_task_failure(
+    sender: Any = None,
+    task_id: str = "",
+    exception: BaseException | None = None,
+    einfo: Any = None,
+    **_: Any,
+) -> None:
     if not _is_tracked(sender) or exception is None:
         return
     error_class = type(exception)
-    _write(partial(
-        services.run_mark_finished,
-        task_id=task_id,
-        status=State.FAILURE,
-        at=timezone.now(),
-        # TaskFailure's message is the run's result; any other error leaves no result.
-        result=exception.message if isinstance(exception, TaskFailure) else None,
-        error_type=f"{error_class.__module__}.{error_class.__qualname__}",
-        traceback=str(getattr(einfo, "traceback", "") or ""),
-        reason=_failure_reason(exception),
-    ))
+    _write(
+        partial(
+            services.run_mark_finished,
+            task_id=task_id,
+            status=State.FAILURE,
+            at=timezone.now(),
+            # TaskFailure's message is the run's result; any other error leaves no result.
+            result=exception.message if isinstance(exception, TaskFailure) else None,
+            error_type=f"{error_class.__module__}.{error_class.__qualname__}",
+            traceback=str(getattr(einfo, "traceback", "") or ""),
+            reason=_failure_reason(exception),
+        )
+    )
 
 
 @signals.task_revoked.connect
-def on_task_revoked(request: Any = None, terminated: bool = False, expired: bool = False,
-                    **_: Any) -> None:
+def on_task_revoked(
+    request: Any = None, terminated: bool = False, expired: bool = False, **_: Any
+) -> None:
     if request is None or not request.id:
         return
-    reason = "Expired before it ran." if expired else (
-        "Terminated." if terminated else "Revoked before it ran.")
-    _write(partial(services.run_mark_finished, task_id=request.id, status=State.REVOKED,
-                   at=timezone.now(), reason=reason))
+    reason = (
+        "Expired before it ran."
+        if expired
+        else ("Terminated." if terminated else "Revoked before it ran.")
+    )
+    _write(
+        partial(
+            services.run_mark_finished,
+            task_id=request.id,
+            status=State.REVOKED,
+            at=timezone.now(),
+            reason=reason,
+        )
+    )
 
 
 @signals.worker_process_shutdown.connect
@@ -154,8 +176,9 @@ def on_worker_process_shutdown(**_: Any) -> None:
         return
     _write(lambda: None)
     if len(_backlog) > 1:
-        logger.error("Run history lost %d writes: the database stayed unavailable",
-                     len(_backlog) - 1)
+        logger.error(
+            "Run history lost %d writes: the database stayed unavailable", len(_backlog) - 1
+        )
 
 
 # --- Heartbeat and reconciling, in the worker's main process ------------------------------

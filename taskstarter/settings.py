@@ -125,7 +125,6 @@ _exchange = Exchange(LIME_TASKS.task_exchange_name, type="direct")
 _default_queue = queue_name(LIME_TASKS.task_queue_name)
 
 
-
 def _anchor_embedded_broker(url: str) -> str:
     # ``embedded+sqlite:///var/broker.sqlite3`` is relative to the project, not to the cwd.
     scheme = "embedded+sqlite:///"

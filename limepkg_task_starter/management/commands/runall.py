@@ -21,8 +21,17 @@ class Command(BaseCommand):
         processes = [
             subprocess.Popen([*manage, "runserver", "--noreload", "--insecure", addrport]),
             subprocess.Popen(
-                [*manage, "taskhandler", "--beat", "--concurrency", concurrency,
-                 "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
+                [
+                    *manage,
+                    "taskhandler",
+                    "--beat",
+                    "--concurrency",
+                    concurrency,
+                    "--loglevel",
+                    "INFO",
+                    "--without-mingle",
+                    "--without-gossip",
+                ]
             ),
         ]
         self.stdout.write(self.style.SUCCESS(f"Task starter: http://{addrport}/admin/"))

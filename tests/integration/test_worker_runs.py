@@ -1,0 +1,167 @@
+"""A real task handler process runs the tasks and keeps their records."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+import lime_task
+from lime_task import LimeApplication, send_task
+from limepkg_task_starter.models import Application, Origin, TaskRun
+from taskstarter.celery import app as celery_app
+from tests.support.worker import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+TASKS = "tests.reference_solution.tasks.my_task_file"
+logger = logging.getLogger(__name__)
+
+
+def wait_completed(
+    task_id: str, app_name: str = "demo", timeout: float = 30
+) -> lime_task.TaskStatus:
+    return wait_for(
+        lambda: (status := lime_task.get_status(task_id, app_name)).is_completed() and status,
+        timeout,
+        what=f"task {task_id} to complete",
+    )
+
+
+def test_success_is_recorded_with_timings_and_worker(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    sent = send_task(f"{TASKS}.my_task", live_demo_app, 55, 66)
+
+    assert wait_completed(sent.id) == lime_task.TaskStatus(sent.id, "SUCCESS", 121)
+    run = TaskRun.objects.get(id=sent.id)
+    assert run.worker == worker.hostname
+    assert run.created_at <= run.started_at <= run.finished_at
+    assert run.queue == "lime_default_task_queue"
+
+
+def test_track_current_task_as_the_reference_writes_it(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    sent = send_task(f"{TASKS}.dummy_task", live_demo_app)
+
+    assert wait_completed(sent.id).result == 250
+    run = TaskRun.objects.get(id=sent.id)
+    assert (run.in_history, run.arguments) == (True, {"number": 5, "numberx": 10})
+
+
+def test_get_status_loop_as_the_reference_writes_it(
+    worker: WorkerProcess, live_demo_app: LimeApplication, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = send_task(f"{TASKS}.example_task", live_demo_app, "the reference")
+    printed = []
+    print = printed.append
+
+    # The reference block, with its syntax slips fixed and the 30 s poll shortened.
+    task_id = sent.id
+    app_name = "demo"
+    try:
+        task_status = lime_task.get_status(task_id, app_name)
+        while not task_status.is_completed():
+            time.sleep(0.05)
+            task_status = lime_task.get_status(task_id, app_name)
+
+        print(("status:", task_status.status))
+        print(("result:", task_status.result))
+    except lime_task.NotFoundError:
+        logger.error(f"Couldn't find task {task_id} for app {app_name}")
+
+    assert printed == [("status:", "SUCCESS"), ("result:", "Done with the task: the reference")]
+
+    app_name = "another-app"
+    try:
+        lime_task.get_status(task_id, app_name)
+    except lime_task.NotFoundError:
+        logger.error(f"Couldn't find task {task_id} for app {app_name}")
+    assert f"Couldn't find task {task_id} for app another-app" in caplog.text
+
+
+def test_task_failure_message_is_the_result(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    sent = send_task(f"{TASKS}.example_task", live_demo_app, None)
+
+    status = wait_completed(sent.id)
+    assert (status.status, status.result) == (
+        "FAILURE",
+        'can only concatenate str (not "NoneType") to str',
+    )
+    assert TaskRun.objects.get(id=sent.id).error_type == "lime_task.exceptions.TaskFailure"
+
+
+def test_unhandled_exception_fails_without_result_but_keeps_the_traceback(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    sent = send_task(f"{TASKS}.crash", live_demo_app)
+
+    assert wait_completed(sent.id) == lime_task.TaskStatus(sent.id, "FAILURE", None)
+    run = TaskRun.objects.get(id=sent.id)
+    assert run.error_type == "builtins.KeyError"
+    assert "no such key" in run.traceback and "Traceback" in run.traceback
+
+
+def test_result_that_is_not_json_fails_with_a_reason(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    sent = send_task(f"{TASKS}.returns_a_set", live_demo_app)
+
+    assert wait_completed(sent.id).status == "FAILURE"
+    assert "not JSON-serialisable" in TaskRun.objects.get(id=sent.id).reason
+
+
+def test_the_task_receives_the_senders_application(
+    worker: WorkerProcess, transactional_db: None
+) -> None:
+    Application.objects.create(name="acme", config={"language": "sv", "region": "north"})
+    app = lime_task.get_application("acme", user_name="ada")
+
+    sent = send_task(f"{TASKS}.who_am_i", app)
+
+    assert wait_completed(sent.id, "acme").result == {
+        "application": "acme",
+        "user": "ada",
+        "language": "sv",
+        "config": {"language": "sv", "region": "north"},
+    }
+
+
+def test_progress_is_stored_while_running(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    sent = send_task(f"{TASKS}.counted_steps", live_demo_app, 4, 0.4)
+
+    midway = wait_for(
+        lambda: TaskRun.objects.filter(id=sent.id, status="STARTED", progress_done__gte=1).first(),
+        20,
+        what="progress while STARTED",
+    )
+    assert midway.progress_total == 4
+    assert wait_completed(sent.id).result == "4 steps"
+    run = TaskRun.objects.get(id=sent.id)
+    assert (run.progress_done, run.progress_total, run.progress_message) == (4, 4, "step 4")
+
+
+def test_a_run_sent_by_the_scheduler_is_recorded_when_it_starts(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    # What celery beat sends: no row beforehand, a periodic_task_name header.
+    result = celery_app.send_task(
+        f"{TASKS}.dummy_task",
+        args=[2, 3],
+        headers={
+            "lime_application": "demo",
+            "lime_user": "integration-user",
+            "periodic_task_name": "nightly",
+        },
+    )
+
+    wait_for(lambda: TaskRun.objects.filter(id=result.id).exists(), 20, what="the row")
+    assert wait_completed(result.id).result == 30
+    run = TaskRun.objects.get(id=result.id)
+    assert (run.origin, run.run_as, run.args) == (Origin.SCHEDULE, "integration-user", [2, 3])
+    assert run.arguments == {"number": 2, "numberx": 3}

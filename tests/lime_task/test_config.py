@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from lime_task.config import DEFAULT_QOS_QUEUES, TasksConfig, load_config
+
+# The tasks section exactly as the task handler reference writes it (None and True included).
+REFERENCE_YAML = """\
+tasks:
+  broker_connection_string: amqp://
+  backend_connection_string: redis://localhost
+  task_time_limit: None
+  task_soft_time_limit: None
+  task_queue_name: lime_default_task_queue
+  task_exchange_name: lime_default_task_exchange
+  task_routing_key_name: lime_default_routing_key
+  enable_scheduled_tasks: True
+  result_expires: 2592000 # 30 days in seconds
+  log_message_max_size: 0
+  timezone: UTC # or Europe/Stockholm etc.
+  routing:
+    qos:
+      asap: lime_task_queue_asap
+      background: lime_task_queue_background
+      scheduled: lime_task_queue_scheduled
+    tasks:
+      my.special.task: lime_task_queue_special
+features:
+  importer_with_taskhandler: False
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_reference_defaults() -> None:
+    config = TasksConfig()
+    assert config.broker_connection_string == "amqp://"
+    assert config.backend_connection_string == "redis://localhost"
+    assert config.task_time_limit is None
+    assert config.task_queue_name == "lime_default_task_queue"
+    assert config.task_exchange_name == "lime_default_task_exchange"
+    assert config.task_routing_key_name == "lime_default_routing_key"
+    assert config.enable_scheduled_tasks is True
+    assert config.result_expires == 2_592_000
+    assert config.log_message_max_size == 0
+    assert config.timezone == "UTC"
+    assert config.routing.qos == DEFAULT_QOS_QUEUES
+    assert config.routing.tasks == {}
+
+
+def test_reference_yaml_reads_none_as_none(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "stack.yaml", REFERENCE_YAML), environ={}).tasks
+    assert config.task_time_limit is None
+    assert config.task_soft_time_limit is None
+    assert config.routing.tasks == {"my.special.task": "lime_task_queue_special"}
+
+
+def test_reference_json_form_is_read(tmp_path: Path) -> None:
+    body = {"tasks_config": {"task_time_limit": 30, "timezone": "Europe/Stockholm"}}
+    config = load_config(write(tmp_path, "stack.json", json.dumps(body)), environ={}).tasks
+    assert config.task_time_limit == 30
+    assert config.timezone == "Europe/Stockholm"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    environ = {
+        "LIME_TASKS_TASK_SOFT_TIME_LIMIT": "12",
+        "BROKER_URL": "redis://127.0.0.1:6379/3",
+        "LIME_PACKAGES": "pkg_a, pkg_b",
+    }
+    stack = load_config(write(tmp_path, "stack.yaml", REFERENCE_YAML), environ=environ)
+    assert stack.tasks.task_soft_time_limit == 12
+    assert stack.tasks.broker_connection_string == "redis://127.0.0.1:6379/3"
+    assert stack.packages == ["pkg_a", "pkg_b"]
+
+
+def test_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="task_time_limt"):
+        load_config(write(tmp_path, "bad.yaml", "tasks:\n  task_time_limt: 3\n"), environ={})

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from lime_task.config import TasksConfig
+from limepkg_task_starter.management.commands.taskhandler import worker_argv
+from limepkg_task_starter.models import Application
+
+# The application config block of the Task starter reference.
+REFERENCE_APP_CONFIG = """\
+lisa_application_name:
+    config:
+        limepkg_task_starter:
+            task_history: 20
+"""
+
+
+@pytest.mark.django_db
+def test_load_app_config_reads_the_reference_block(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text(REFERENCE_APP_CONFIG)
+    call_command("load_app_config", path, stdout=StringIO())
+
+    application = Application.objects.get(name="lisa_application_name")
+    assert application.task_history == 20
+
+
+@pytest.mark.django_db
+def test_load_app_config_updates_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text(REFERENCE_APP_CONFIG)
+    call_command("load_app_config", path, stdout=StringIO())
+    path.write_text(REFERENCE_APP_CONFIG.replace("20", "30"))
+    call_command("load_app_config", path, stdout=StringIO())
+    assert Application.objects.get().task_history == 30
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "message"), [("- a\n- b\n", "expected a mapping"), ("app: {config: [1]}\n", "mapping")]
+)
+def test_load_app_config_rejects_bad_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(CommandError, match=message):
+        call_command("load_app_config", path)
+    assert not Application.objects.exists()
+
+
+def test_default_history_length_is_ten() -> None:
+    assert Application(config={}).task_history == 10
+
+
+def test_taskhandler_consumes_every_configured_queue_by_default(settings) -> None:
+    settings.LIME_TASKS = TasksConfig()
+    argv = worker_argv(["--concurrency", "4"])
+    assert argv[:3] == [
+        "worker",
+        "--queues",
+        "lime_default_task_queue,lime_task_queue_asap,lime_task_queue_background,"
+        "lime_task_queue_scheduled",
+    ]
+    assert argv[3:] == ["--concurrency", "4"]
+
+
+def test_taskhandler_queues_narrow_and_beat_adds_the_scheduler() -> None:
+    assert worker_argv(["--queues", "a,b", "--beat", "-l", "INFO"]) == [
+        "worker",
+        "--queues",
+        "a,b",
+        "--beat",
+        "-l",
+        "INFO",
+    ]

@@ -1,0 +1,8 @@
+"""A solution package written the way the reference documents write one."""
+
+from . import lime, my_task_file
+
+
+def get_task_modules():
+    """List all task modules that lime-task-handler should register"""
+    return [lime, my_task_file]

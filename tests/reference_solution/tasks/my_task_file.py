@@ -1,0 +1,72 @@
+# Tasks as the Task starter reference writes them.
+import logging
+import time
+
+from lime_task import TaskFailure, report_progress, task
+from limepkg_task_starter.db import track_current_task
+
+logger = logging.getLogger(__name__)
+
+
+@task
+def my_task(app, number, numberx):
+    return number + numberx
+
+
+@task
+def example_task(app, text: str):
+    try:
+        return "Done with the task: " + text
+    except Exception as e:
+        logger.exception(e)
+        raise TaskFailure(e)
+
+
+@task
+def dummy_task(app, number: int = 5, numberx: int = 10):
+    try:
+        track_current_task(
+            app=app, task=dummy_task,
+            arguments={'number': number, 'numberx': numberx}
+        )
+        return number * 5 * numberx
+    except Exception as e:
+        logger.exception(e)
+        raise TaskFailure(e)
+
+
+@task
+def crash(app):
+    raise KeyError("no such key")
+
+
+@task
+def counted_steps(app, steps: int, pause: float):
+    for step in range(1, steps + 1):
+        time.sleep(pause)
+        report_progress(step, steps, f"step {step}")
+    return f"{steps} steps"
+
+
+@task
+def sleeper(app, seconds: float):
+    time.sleep(seconds)
+    return f"slept {seconds}"
+
+
+@task
+def who_am_i(app):
+    return {"application": app.name, "user": app.user_name, "language": app.language,
+            "config": dict(app.config)}
+
+
+@task
+def returns_a_set(app):
+    return {1, 2, 3}
+
+
+@task
+def touch(app, path: str):
+    with open(path, "a", encoding="utf-8") as marker:
+        marker.write(f"ran for {app.name}\n")
+    return f"touched {path}"
