@@ -54,8 +54,14 @@ class TaskRun(models.Model):
     """One run of a task: recorded when it is sent, updated by the worker that runs it."""
 
     id = models.CharField("task id", max_length=64, primary_key=True)
+    # Keyed by name, so sending and reading a status need no lookup of the application row.
     application = models.ForeignKey(
-        Application, on_delete=models.CASCADE, related_name="runs", verbose_name="application"
+        Application,
+        on_delete=models.CASCADE,
+        to_field="name",
+        db_column="application_name",
+        related_name="runs",
+        verbose_name="application",
     )
     task_name = models.CharField("task", max_length=255, help_text="The task's full import path.")
     args = models.JSONField("positional arguments", default=list, blank=True)

@@ -19,7 +19,7 @@ from lime_task.dispatch import Dispatch, publish
 from lime_task.exceptions import NotFoundError, TaskNotSentError
 from lime_task.status import State
 from limepkg_task_starter.models import Application, Origin, TaskRun, WorkerHeartbeat
-from limepkg_task_starter.selectors import application_id_get
+from limepkg_task_starter.selectors import application_exists
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ TASK_ID_TAKEN = "Task id {task_id} belongs to another application"
 
 
 def _application(name: str) -> Application:
-    found = Application.objects.filter(name=name).only("id", "config").first()
+    found = Application.objects.filter(name=name).only("name", "config").first()
     if found is None:
         raise NotFoundError(UNKNOWN_APPLICATION.format(name=name))
     return found
@@ -73,10 +73,11 @@ def run_dispatch(
     caller gets :class:`TaskNotSentError` (inside an open transaction it is only recorded).
     """
     in_history = arguments is not None
-    application = _application(dispatch.app.name)
+    if not application_exists(name=dispatch.app.name):
+        raise NotFoundError(UNKNOWN_APPLICATION.format(name=dispatch.app.name))
     run = TaskRun.objects.create(
         id=str(uuid.uuid4()),
-        application=application,
+        application_id=dispatch.app.name,
         task_name=dispatch.task_name,
         args=dispatch.args,
         kwargs=dispatch.kwargs,
@@ -92,7 +93,7 @@ def run_dispatch(
         created_at=timezone.now(),
     )
     if in_history:
-        history_prune(application=application, task_name=run.task_name)
+        history_prune(application=_application(dispatch.app.name), task_name=run.task_name)
 
     if connection.in_atomic_block:
         transaction.on_commit(lambda: _publish_or_record(dispatch, run), robust=True)
@@ -148,8 +149,7 @@ def run_mark_started(*, started: StartedRun, at: datetime) -> None:
             "Task %s [%s] names no application; not recorded", started.task_name, started.task_id
         )
         return
-    application_id = application_id_get(name=started.application_name)
-    if application_id is None:
+    if not application_exists(name=started.application_name):
         logger.warning(
             "Task %s [%s]: unknown application %r; not recorded",
             started.task_name,
@@ -159,7 +159,7 @@ def run_mark_started(*, started: StartedRun, at: datetime) -> None:
         return
     TaskRun.objects.create(
         id=started.task_id,
-        application_id=application_id,
+        application_id=started.application_name,
         task_name=started.task_name,
         args=started.args,
         kwargs=started.kwargs,

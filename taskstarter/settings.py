@@ -167,6 +167,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# Celery's Django fixup closes every database connection before and after each task unless this
+# is set: a new PostgreSQL connection per task costs more than the task. Recycle them rarely.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

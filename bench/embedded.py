@@ -1,0 +1,100 @@
+"""The embedded default's start → STARTED latency, beside plain Celery on kombu's stock
+SQLite transport. Run by ``bench/run.py``; prints the two p50 values in seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+VAR = PROJECT_DIR / "var"
+for leftover in VAR.glob("bench-embedded*"):
+    leftover.unlink()
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="taskstarter.settings",
+    DATABASE_URL=f"sqlite:///{VAR / 'bench-embedded.sqlite3'}",
+    BROKER_URL=f"embedded+sqlite:///{VAR / 'bench-embedded-broker.sqlite3'}",
+    LIME_PACKAGES="bench.solution",
+    LOG_LEVEL="WARNING",
+)
+sys.path.insert(0, str(PROJECT_DIR))
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+import lime_task  # noqa: E402
+from limepkg_task_starter.models import Application, WorkerHeartbeat  # noqa: E402
+
+NOOP = "bench.solution.tasks.trivial.noop"
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, cwd=PROJECT_DIR, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def ours(count: int) -> float:
+    call_command("migrate", verbosity=0)
+    Application.objects.get_or_create(name="bench")
+    hostname = f"embedded-{uuid.uuid4().hex[:6]}@localhost"
+    worker = start([sys.executable, "manage.py", "taskhandler", "-c", "2", "-n", hostname,
+                    "--without-mingle", "--without-gossip", "--without-heartbeat"], {})
+    try:
+        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
+            time.sleep(0.1)
+        app = lime_task.LimeApplication("bench")
+        timings = []
+        for i in range(count + 5):
+            started = time.perf_counter()
+            sent = lime_task.send_task(NOOP, app, i)
+            while lime_task.get_status(sent.id, "bench").status == "PENDING":
+                time.sleep(0.002)
+            timings.append(time.perf_counter() - started)
+            time.sleep(0.05)
+        return statistics.median(timings[5:])
+    finally:
+        stop(worker)
+
+
+def stock(count: int) -> float:
+    env = {
+        "BROKER_URL": f"sqla+sqlite:///{VAR / 'bench-embedded-stock-broker.sqlite3'}",
+        "BASELINE_BACKEND": "sqlalchemy",
+        "BASELINE_RESULT_URL": f"db+sqlite:///{VAR / 'bench-embedded-stock-results.sqlite3'}",
+    }
+    os.environ.update(env)
+    from bench.baseline import BASELINE_QUEUE, noop
+
+    worker = start([sys.executable, "-m", "celery", "-A", "bench.baseline", "worker", "-c", "2",
+                    "-Q", BASELINE_QUEUE, "--without-mingle", "--without-gossip",
+                    "--without-heartbeat"], env)
+    try:
+        noop.delay(0).get(timeout=60, interval=0.005)  # the worker is up
+        timings = []
+        for i in range(count):
+            started = time.perf_counter()
+            noop.delay(i).get(timeout=30, interval=0.002)
+            timings.append(time.perf_counter() - started)
+        return statistics.median(timings)
+    finally:
+        stop(worker)
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    print(ours(count), stock(max(5, count // 5)))

@@ -1,0 +1,298 @@
+"""Task Starter against plain Celery, measured in one run on this machine.
+
+    .venv/bin/python bench/run.py            # everything (a few minutes)
+    .venv/bin/python bench/run.py --quick    # smaller counts, for a smoke run
+
+Needs Redis and PostgreSQL on 127.0.0.1 (``bin/services`` starts them). Uses its own database,
+``taskstarter_bench``, which it creates and empties.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REDIS = "redis://127.0.0.1:6379/2"
+POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+BENCH_DB = "taskstarter_bench"
+
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="taskstarter.settings",
+    DATABASE_URL=f"{POSTGRES_SERVER}/{BENCH_DB}",
+    BROKER_URL=REDIS,
+    LIME_PACKAGES="bench.solution",
+    LOG_LEVEL="WARNING",
+)
+sys.path.insert(0, str(PROJECT_DIR))
+
+
+def create_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+create_database()
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_celery_results.models import TaskResult  # noqa: E402
+
+import lime_task  # noqa: E402
+from bench.baseline import BASELINE_QUEUE  # noqa: E402
+from bench.baseline import app as baseline_app  # noqa: E402
+from bench.baseline import noop as baseline_noop  # noqa: E402
+from limepkg_task_starter.db import save_task_id  # noqa: E402
+from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat  # noqa: E402
+from taskstarter.celery import app as celery_app  # noqa: E402
+
+NOOP = "bench.solution.tasks.trivial.noop"
+RESULTS: list[tuple[str, str, str, str, str]] = []
+
+
+def report(name: str, ours: str, plain: str, ratio: str, target: str) -> None:
+    RESULTS.append((name, ours, plain, ratio, target))
+    print(f"  {name}: ours {ours} | plain Celery {plain} | {ratio} (target {target})", flush=True)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+class Worker:
+    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
+        self.log = open(PROJECT_DIR / "var" / f"bench-worker-{uuid.uuid4().hex[:6]}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env={**os.environ, **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def start_our_worker(concurrency: int = 2) -> Worker:
+    hostname = f"bench-{uuid.uuid4().hex[:6]}@localhost"
+    worker = Worker([sys.executable, "manage.py", "taskhandler", "--concurrency", str(concurrency),
+                     "--hostname", hostname, "--without-mingle", "--without-gossip",
+                     "--without-heartbeat", "--loglevel", "WARNING"])
+    wait(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(), 60)
+    return worker
+
+
+def start_baseline_worker(backend: str, concurrency: int = 2) -> Worker:
+    worker = Worker(
+        [sys.executable, "-m", "celery", "-A", "bench.baseline", "worker", "--concurrency",
+         str(concurrency), "--queues", BASELINE_QUEUE, "--without-mingle", "--without-gossip",
+         "--without-heartbeat", "--loglevel", "WARNING"],
+        env={"BASELINE_BACKEND": backend},
+    )
+    wait(lambda: baseline_app.control.ping(timeout=0.5), 60)
+    return worker
+
+
+def wait(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark step timed out")
+        time.sleep(interval)
+
+
+def purge() -> None:
+    celery_app.control.purge()
+    with baseline_app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(BASELINE_QUEUE)
+
+
+def reset_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE limepkg_task_starter_taskrun, django_celery_results_taskresult")
+    Application.objects.get_or_create(name="bench", config={})
+
+
+# --- (a) dispatch -------------------------------------------------------------------------
+
+
+def bench_send(count: int) -> None:
+    app = lime_task.LimeApplication("bench")
+    ours: list[float] = []
+    plain: list[float] = []
+    for _ in range(3):  # interleaved rounds; each side's best round counts
+        started = time.perf_counter()
+        for i in range(count):
+            lime_task.send_task(NOOP, app, i)
+        ours.append((time.perf_counter() - started) / count)
+        started = time.perf_counter()
+        for i in range(count):
+            baseline_app.send_task("baseline.noop", args=[i], queue=BASELINE_QUEUE)
+        plain.append((time.perf_counter() - started) / count)
+    purge()
+    report("(a) send per call", f"{min(ours) * 1e6:.0f} µs", f"{min(plain) * 1e6:.0f} µs",
+           f"{min(ours) / min(plain):.2f}×", "≤ 1.5×")
+
+
+# --- (b) start → SUCCESS --------------------------------------------------------------------
+
+
+def bench_latency(count: int) -> None:
+    app = lime_task.LimeApplication("bench")
+    worker = start_our_worker()
+    ours = []
+    try:
+        for i in range(count + 20):
+            started = time.perf_counter()
+            sent = lime_task.send_task(NOOP, app, i)
+            while lime_task.get_status(sent.id, "bench").status != "SUCCESS":
+                time.sleep(0.0005)
+            ours.append(time.perf_counter() - started)
+    finally:
+        worker.stop()
+    worker = start_baseline_worker("redis")
+    plain = []
+    try:
+        for i in range(count + 20):
+            started = time.perf_counter()
+            baseline_noop.delay(i).get(timeout=10)
+            plain.append(time.perf_counter() - started)
+    finally:
+        worker.stop()
+    ours, plain = ours[20:], plain[20:]  # without warm-up
+    for pct in (50, 99):
+        o, p = percentile(ours, pct), percentile(plain, pct)
+        report(f"(b) start → SUCCESS p{pct}", f"{o * 1e3:.2f} ms", f"{p * 1e3:.2f} ms",
+               f"{o / p:.2f}×", "p50 ≤ 2×" if pct == 50 else "-")
+
+
+# --- (c) throughput -------------------------------------------------------------------------
+
+
+def bench_throughput(count: int) -> None:
+    reset_database()
+    purge()
+    app = lime_task.LimeApplication("bench")
+    for i in range(count):
+        lime_task.send_task(NOOP, app, i)
+    worker = start_our_worker()
+    try:
+        wait(lambda: TaskRun.objects.filter(status="SUCCESS").count() >= count, 600, 0.2)
+    finally:
+        worker.stop()
+    runs = TaskRun.objects.order_by()
+    first = min(runs.values_list("started_at", flat=True))
+    last = max(runs.values_list("finished_at", flat=True))
+    ours = count / (last - first).total_seconds()
+
+    for i in range(count):
+        baseline_app.send_task("baseline.noop", args=[i], queue=BASELINE_QUEUE)
+    worker = start_baseline_worker("django-db")
+    try:
+        wait(lambda: TaskResult.objects.filter(status="SUCCESS").count() >= count, 600, 0.2)
+    finally:
+        worker.stop()
+    results = TaskResult.objects.order_by()
+    first = min(results.values_list("date_created", flat=True))
+    last = max(results.values_list("date_done", flat=True))
+    plain = count / (last - first).total_seconds()
+    report(f"(c) throughput, {count} tasks, -c 2", f"{ours:.0f}/s", f"{plain:.0f}/s",
+           f"{ours / plain:.2f}×", "≥ 1.0×")
+
+
+# --- (d) embedded default -------------------------------------------------------------------
+
+
+def bench_embedded(count: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/embedded.py", str(count)], cwd=PROJECT_DIR,
+        capture_output=True, text=True, timeout=600,
+        env={k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "BROKER_URL"}},
+    )
+    if done.returncode:
+        raise RuntimeError(done.stdout + done.stderr)
+    ours, plain = (float(x) for x in done.stdout.split()[-2:])
+    report("(d) embedded start → STARTED p50", f"{ours * 1e3:.0f} ms",
+           f"{plain * 1e3:.0f} ms (stock sqla+sqlite → SUCCESS)", f"{ours / plain:.2f}×",
+           "≤ 250 ms")
+
+
+# --- (e) recording cost as the table grows -------------------------------------------------
+
+
+def time_recording(count: int) -> float:
+    timings = []
+    for _ in range(count):
+        task_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        save_task_id("bench", NOOP, task_id, {"number": 1})
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def bench_recording(count: int, rows: int) -> None:
+    reset_database()
+    application = Application.objects.get(name="bench")
+    small = time_recording(count)
+    print(f"  filling the history table with {rows:,} rows...", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO limepkg_task_starter_taskrun
+                (id, application_name, task_name, args, kwargs, status, error_type, traceback,
+                 reason, sent, origin, in_history, run_as, language, queue, route_type, worker,
+                 progress_message, created_at)
+            SELECT 'fill-' || i, %s, 'bench.task_' || (i %% 1000), '[]', '{}', 'SUCCESS',
+                   '', '', '', true, 'code', false, '', 'en', '', '', '', '',
+                   now() - make_interval(secs => i)
+            FROM generate_series(1, %s) AS i
+            """,
+            [application.name, rows],
+        )
+        cursor.execute("ANALYZE limepkg_task_starter_taskrun")
+    large = time_recording(count)
+    report(f"(e) recording, 10 vs {rows:,} rows", f"{large * 1e6:.0f} µs at {rows:,}",
+           f"{small * 1e6:.0f} µs at 10 (same code)", f"{large / small:.2f}×", "≤ 1.2×")
+    reset_database()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    options = parser.parse_args()
+    quick = options.quick
+    call_command("migrate", verbosity=0)
+    reset_database()
+    purge()
+    print(f"Task Starter vs plain Celery on Redis + PostgreSQL ({os.cpu_count()} cores)")
+    bench_send(300 if quick else 2000)
+    bench_latency(50 if quick else 300)
+    bench_throughput(300 if quick else 3000)
+    bench_embedded(10 if quick else 50)
+    bench_recording(100 if quick else 500, 20_000 if quick else 1_000_000)
+    print()
+    print("| measure | Task Starter | plain Celery | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in RESULTS:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+from . import trivial
+
+
+def get_task_modules():
+    return [trivial]

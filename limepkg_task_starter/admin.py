@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Runs and heartbeats are written by the task handler; the admin only reads them."""
+
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    list_display = ["name", "task_history"]
+    search_fields = ["name"]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Runs refer to their application by name: it is fixed once created.
+        return ["name"] if obj is not None else []
+
+
+@admin.register(TaskRun)
+class TaskRunAdmin(ReadOnlyAdmin):
+    list_display = ["task_name", "application", "status", "origin", "run_as", "created_at",
+                    "started_at", "finished_at", "in_history"]
+    list_filter = ["status", "origin", "in_history", "application"]
+    search_fields = ["id", "task_name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["application"]
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["id", "application", "task_name", "status", "result", "reason"]}),
+        ("Arguments", {"fields": ["arguments", "args", "kwargs"]}),
+        ("Who and where", {"fields": ["origin", "started_by", "run_as", "language", "queue",
+                                      "route_type", "worker", "rerun_of", "in_history", "sent"]}),
+        ("Timings", {"fields": ["created_at", "started_at", "finished_at"]}),
+        ("Progress", {"classes": ["collapse"],
+                      "fields": ["progress_done", "progress_total", "progress_message"]}),
+        ("Error", {"classes": ["collapse"], "fields": ["error_type", "traceback"]}),
+    ]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ["hostname", "last_seen"]
