@@ -17,6 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", default="2")
 
     def handle(self, *args: Any, addrport: str, concurrency: str, **options: Any) -> None:
+        # Stopped with SIGTERM (a service manager, ``timeout``): stop the children too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         manage = [sys.executable, "manage.py"]
         processes = [
             subprocess.Popen([*manage, "runserver", "--noreload", "--insecure", addrport]),
@@ -38,7 +40,7 @@ class Command(BaseCommand):
         try:
             while all(process.poll() is None for process in processes):
                 time.sleep(0.5)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             pass
         finally:
             for process in processes:
