@@ -1,8 +1,16 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django_celery_results.models import GroupResult, TaskResult
 
-from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat
+from limepkg_task_starter.models import (
+    ApiToken,
+    Application,
+    AuditEntry,
+    TaskRun,
+    WorkerHeartbeat,
+)
+from limepkg_task_starter.services import api_token_create
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -17,8 +25,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
-    list_display = ["name", "task_history"]
+    list_display = ["name", "task_history", "impersonate_user"]
     search_fields = ["name"]
+    filter_horizontal = ["members"]
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         # Runs refer to their application by name: it is fixed once created.
@@ -49,3 +58,38 @@ class TaskRunAdmin(ReadOnlyAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["hostname", "last_seen"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor_username", "action", "application", "task_name",
+                    "run_as"]
+    list_filter = ["action", "application"]
+    search_fields = ["actor_username", "task_name", "run_as"]
+    date_hierarchy = "created_at"
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "created_at"]
+    fields = ["name", "user"]
+    autocomplete_fields = ["user"]
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        token, key = api_token_create(user=obj.user, name=obj.name)
+        obj.pk = token.pk
+        self.message_user(
+            request, f"The token is {key} — copy it now: it is not stored and cannot be shown again."
+        )
+
+
+# django-celery-results is installed only so the benchmark can measure plain Celery with it; the
+# run history is this app's TaskRun, so its models stay out of the admin.
+admin.site.unregister(TaskResult)
+admin.site.unregister(GroupResult)

@@ -17,6 +17,13 @@ class Application(models.Model):
     name = models.SlugField(
         "name", max_length=100, unique=True, help_text="The application name tasks are sent for."
     )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="task_applications",
+        verbose_name="members",
+        help_text="Staff who may use this application's Task starter (superusers always may).",
+    )
     config = models.JSONField(
         "configuration",
         default=dict,
@@ -40,6 +47,19 @@ class Application(models.Model):
     @property
     def task_history(self) -> int:
         return int(self.task_starter_config.get("task_history") or DEFAULT_TASK_HISTORY)
+
+    @property
+    def exposed_tasks(self) -> list[str]:
+        tasks = self.task_starter_config.get("tasks") or []
+        return [str(name) for name in tasks] if isinstance(tasks, list) else []
+
+    @property
+    def impersonate_user(self) -> str:
+        return str(self.task_starter_config.get("impersonate_user") or "")
+
+    @property
+    def language(self) -> str:
+        return str(self.config.get("language") or "en")
 
 
 class Origin(models.TextChoices):
@@ -124,6 +144,11 @@ class TaskRun(models.Model):
 
     class Meta:
         verbose_name = "task run"
+        permissions = [
+            ("start_task", "Can start and rerun tasks"),
+            ("start_task_as_impersonation_user", "Can start tasks as the impersonation user"),
+            ("view_traceback", "Can see tracebacks of failed runs"),
+        ]
         indexes = [
             # The history of one task in one application, newest first, and its pruning.
             models.Index(
@@ -173,3 +198,58 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class AuditAction(models.TextChoices):
+    START = "start", "Start"
+    RERUN = "rerun", "Run again"
+    SCHEDULE_CHANGE = "schedule_change", "Schedule change"
+
+
+class AuditEntry(models.Model):
+    """Who started what, as whom, with which arguments."""
+
+    created_at = models.DateTimeField("time", auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+",
+        verbose_name="actor",
+    )
+    actor_username = models.CharField(
+        "actor username", max_length=150, help_text="Kept when the user is deleted."
+    )
+    action = models.CharField("action", max_length=32, choices=AuditAction.choices)
+    application = models.CharField("application", max_length=100)
+    task_name = models.CharField("task", max_length=255)
+    run_as = models.CharField("run as", max_length=150, blank=True)
+    arguments = models.JSONField("arguments", null=True, blank=True)
+    run = models.ForeignKey(
+        TaskRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        db_constraint=False, verbose_name="run",
+    )
+    detail = models.TextField("detail", blank=True)
+
+    class Meta:
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit entries"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_username} {self.action} {self.task_name}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API, acting as its user. Only a hash is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="task_api_tokens",
+        verbose_name="user",
+    )
+    name = models.CharField("name", max_length=100, help_text="What the token is for.")
+    key_hash = models.CharField("key hash", max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField("created", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+
+from lime_task.exceptions import UnknownTaskError
+from lime_task.registry import get_task
 
 from lime_task.status import State, TaskStatus
 from limepkg_task_starter.models import Application, TaskRun
@@ -42,9 +51,99 @@ def run_status_get(*, task_id: str, application_name: str) -> TaskStatus | None:
     return TaskStatus(task_id, status, result if status != State.PENDING else None)
 
 
-def history_runs(*, application: Application, task_name: str) -> Any:
-    return (
+
+
+def applications_for_user(*, user: Any) -> Any:
+    """The applications whose Task starter this person may use."""
+    applications = Application.objects.order_by("name")
+    return applications if user.is_superuser else applications.filter(members=user)
+
+
+def application_for_user(*, user: Any, name: str) -> Application | None:
+    return applications_for_user(user=user).filter(name=name).first()
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    name: str
+    description: str
+    registered: bool
+    last_status: str | None = None
+    last_started: datetime | None = None
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+NOT_REGISTERED = "Not a registered task: check LIME_PACKAGES and get_task_modules()."
+
+
+def _description(name: str) -> tuple[str, bool]:
+    try:
+        found = get_task(name)
+    except UnknownTaskError:
+        return NOT_REGISTERED, False
+    return (inspect.getdoc(found.run) or "").strip(), True
+
+
+def latest_runs(*, application: Application, task_names: list[str]) -> dict[str, TaskRun]:
+    """The newest history run of each task, in one query over the history index."""
+    newest_first = Window(
+        RowNumber(), partition_by=[F("task_name")], order_by=F("created_at").desc()
+    )
+    runs = (
+        TaskRun.objects.filter(application=application, in_history=True, task_name__in=task_names)
+        .annotate(position=newest_first)
+        .filter(position=1)
+        .only("id", "task_name", "status", "created_at")
+    )
+    return {run.task_name: run for run in runs}
+
+
+def task_summaries(*, application: Application, task_names: list[str]) -> list[TaskSummary]:
+    last = latest_runs(application=application, task_names=task_names)
+    summaries = []
+    for name in task_names:
+        description, registered = _description(name)
+        run = last.get(name)
+        summaries.append(
+            TaskSummary(
+                name=name,
+                description=description,
+                registered=registered,
+                last_status=run.status if run else None,
+                last_started=run.created_at if run else None,
+            )
+        )
+    return summaries
+
+
+def exposed_task_names(*, application: Application, search: str = "") -> list[str]:
+    names = application.exposed_tasks
+    if search:
+        needle = search.lower()
+        names = [
+            n for n in names if needle in n.lower() or needle in _description(n)[0].lower()
+        ]
+    return names
+
+
+def history_runs(*, application: Application, task_name: str) -> list[TaskRun]:
+    return list(
         TaskRun.objects.filter(application=application, task_name=task_name, in_history=True)
         .select_related("started_by")
         .order_by("-created_at")[: application.task_history]
+    )
+
+
+def run_for_user(*, user: Any, run_id: str) -> TaskRun | None:
+    """A run of an application this person may use, or None: other applications' runs are
+    indistinguishable from runs that do not exist."""
+    return (
+        TaskRun.objects.filter(
+            id=run_id, application__in=applications_for_user(user=user)
+        )
+        .select_related("application", "started_by", "rerun_of")
+        .first()
     )

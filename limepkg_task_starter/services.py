@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +17,23 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from lime_task.dispatch import Dispatch, publish
+from django.contrib.auth import get_user_model
+
+from lime_task.application import LimeApplication
+from lime_task.dispatch import Dispatch, prepare, publish
 from lime_task.exceptions import NotFoundError, TaskNotSentError
+from lime_task.registry import get_task
 from lime_task.status import State
-from limepkg_task_starter.models import Application, Origin, TaskRun, WorkerHeartbeat
+from limepkg_task_starter.arguments import parse_arguments
+from limepkg_task_starter.models import (
+    ApiToken,
+    Application,
+    AuditAction,
+    AuditEntry,
+    Origin,
+    TaskRun,
+    WorkerHeartbeat,
+)
 from limepkg_task_starter.selectors import application_exists
 
 logger = logging.getLogger(__name__)
@@ -115,6 +130,125 @@ def _publish_or_record(dispatch: Dispatch, run: TaskRun) -> None:
             status=run.status, sent=False, reason=run.reason, finished_at=run.finished_at
         )
         raise
+
+
+# --- Starting from the Task starter and the API --------------------------------------------
+
+NOT_EXPOSED = "{task} is not a task of application {application}."
+NO_IMPERSONATION_USER = "Application {application} has no impersonation user configured."
+MAY_NOT_IMPERSONATE = "You may not start tasks as {user}."
+IMPERSONATION_USER_MISSING = "The impersonation user {user} does not exist."
+IMPERSONATION_USER_INACTIVE = "The impersonation user {user} is inactive."
+IMPERSONATION_USER_SUPERUSER = (
+    "The impersonation user {user} is a superuser; only a superuser may start tasks as it."
+)
+MAY_NOT_START = "You may not start tasks."
+
+
+class StartRefused(PermissionError):
+    """The person may not start this task this way; the message says why."""
+
+
+def _run_as(*, user: Any, application: Application, as_impersonation: bool) -> str:
+    if not as_impersonation:
+        return str(user.get_username())
+    name = application.impersonate_user
+    if not name:
+        raise StartRefused(NO_IMPERSONATION_USER.format(application=application.name))
+    if not user.has_perm("limepkg_task_starter.start_task_as_impersonation_user"):
+        raise StartRefused(MAY_NOT_IMPERSONATE.format(user=name))
+    target = get_user_model()._default_manager.filter(username=name).first()
+    if target is None:
+        raise StartRefused(IMPERSONATION_USER_MISSING.format(user=name))
+    if not target.is_active:
+        raise StartRefused(IMPERSONATION_USER_INACTIVE.format(user=name))
+    if target.is_superuser and not user.is_superuser:
+        raise StartRefused(IMPERSONATION_USER_SUPERUSER.format(user=name))
+    return name
+
+
+def _start(
+    *,
+    user: Any,
+    application: Application,
+    task_name: str,
+    arguments: dict[str, Any],
+    as_impersonation: bool,
+    origin: Origin,
+    action: AuditAction,
+    rerun_of: TaskRun | None = None,
+) -> TaskRun:
+    if not user.has_perm("limepkg_task_starter.start_task"):
+        raise StartRefused(MAY_NOT_START)
+    if task_name not in application.exposed_tasks:
+        raise NotFoundError(NOT_EXPOSED.format(task=task_name, application=application.name))
+    run_as = _run_as(user=user, application=application, as_impersonation=as_impersonation)
+    app = LimeApplication(application.name, user_name=run_as, language=application.language)
+    dispatch = prepare(task_name, app, [], arguments)
+    with transaction.atomic():
+        run = run_dispatch(
+            dispatch=dispatch, origin=origin, started_by=user, arguments=arguments,
+            rerun_of=rerun_of,
+        )
+        AuditEntry.objects.create(
+            actor=user, actor_username=user.get_username(), action=action,
+            application=application.name, task_name=task_name, run_as=run_as,
+            arguments=arguments, run=run,
+        )
+    run.refresh_from_db(fields=["status", "sent", "reason"])
+    return run
+
+
+def run_start(
+    *,
+    user: Any,
+    application: Application,
+    task_name: str,
+    arguments_json: str,
+    as_impersonation: bool = False,
+    origin: Origin = Origin.PAGE,
+) -> TaskRun:
+    """Start an exposed task with arguments typed as JSON, checked against its signature.
+
+    Raises ``ArgumentsError`` (what is wrong with which argument), ``StartRefused`` (permission,
+    impersonation) or ``NotFoundError`` (not a task of this application); nothing is recorded
+    then. A broker that is down gives a run recorded as not sent, not an error.
+    """
+    if task_name not in application.exposed_tasks:
+        raise NotFoundError(NOT_EXPOSED.format(task=task_name, application=application.name))
+    arguments = parse_arguments(get_task(task_name), arguments_json)
+    return _start(
+        user=user, application=application, task_name=task_name, arguments=arguments,
+        as_impersonation=as_impersonation, origin=origin, action=AuditAction.START,
+    )
+
+
+def run_rerun(*, user: Any, run: TaskRun) -> TaskRun:
+    """Start the run's task again with its arguments, as the same kind of user, linked to it."""
+    application = run.application
+    as_impersonation = bool(run.run_as) and run.run_as == application.impersonate_user and (
+        run.run_as != user.get_username()
+    )
+    arguments = run.arguments if run.arguments is not None else {}
+    return _start(
+        user=user, application=application, task_name=run.task_name, arguments=arguments,
+        as_impersonation=as_impersonation, origin=Origin.RERUN, action=AuditAction.RERUN,
+        rerun_of=run,
+    )
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def api_token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
+    """A new token for ``user``; the key is returned once and only its hash is stored."""
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, key_hash=api_token_hash(key))
+    return token, key
 
 
 # --- What the worker reports ----------------------------------------------------------------

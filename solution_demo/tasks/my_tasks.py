@@ -67,6 +67,6 @@ def update_sales_reps(app, deal_count: int = 50, coworker_id: int = 1234):
 
 @task(qos="scheduled")
 def nightly_cleanup(app, days: int = 30):
-    """Nightly: remove temporary files older than ``days`` days (scheduled at 02:30)."""
+    """Nightly: remove temporary files older than the given number of days (runs at 02:30)."""
     track_current_task(app=app, task=nightly_cleanup, arguments={"days": days})
     return f"Removed temporary files older than {days} days for {app.name}"

@@ -1,0 +1,133 @@
+"""Task arguments typed as JSON, checked against the task function's signature.
+
+The signature (minus the application parameter) becomes a pydantic model, so type hints decide
+what is accepted and the messages name the argument that is wrong.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from lime_task.decorator import LimeTask
+
+NOT_JSON = "Not valid JSON: {error} (line {line}, column {column})."
+WRONG_SHAPE = (
+    "The arguments must be a JSON object (by name) or an array (by position), not {kind}."
+)
+TOO_MANY = "The task takes {expected} argument{s}; {given} were given."
+NOT_AN_ARGUMENT = "{name}: not an argument of this task."
+
+
+class ArgumentsError(ValueError):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+
+
+def _signature_parameters(task: LimeTask) -> list[inspect.Parameter]:
+    parameters = list(inspect.signature(task.run).parameters.values())
+    return parameters[1:]  # the first is always the application
+
+
+def _type_hints(task: LimeTask) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(task.run)
+    except (NameError, TypeError):
+        return {}
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return "any"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def task_parameters(task: LimeTask) -> list[Parameter]:
+    hints = _type_hints(task)
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [
+        Parameter(
+            name=p.name,
+            type=_type_name(hints.get(p.name, p.annotation)),
+            required=p.default is inspect.Parameter.empty,
+            default=None if p.default is inspect.Parameter.empty else p.default,
+        )
+        for p in _signature_parameters(task)
+        if p.kind in named
+    ]
+
+
+def default_arguments(task: LimeTask) -> dict[str, Any]:
+    """What the JSON field starts with: each argument's default, ``null`` where there is none."""
+    return {p.name: p.default for p in task_parameters(task)}
+
+
+@lru_cache(maxsize=4096)
+def _model_for(task: LimeTask) -> type[BaseModel]:
+    hints = _type_hints(task)
+    parameters = _signature_parameters(task)
+    takes_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    fields: dict[str, Any] = {
+        p.name: (
+            hints.get(p.name, Any),
+            ... if p.default is inspect.Parameter.empty else p.default,
+        )
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    config = ConfigDict(extra="allow" if takes_any_keyword else "forbid")
+    return create_model(f"{task.__name__}Arguments", __config__=config, **fields)
+
+
+def _by_name(task: LimeTask, values: Any) -> dict[str, Any]:
+    if isinstance(values, dict):
+        return values
+    if isinstance(values, list):
+        names = [p.name for p in task_parameters(task)]
+        if len(values) > len(names):
+            raise ArgumentsError(
+                [TOO_MANY.format(expected=len(names), s="" if len(names) == 1 else "s",
+                                 given=len(values))]
+            )
+        return dict(zip(names, values, strict=False))
+    kind = "null" if values is None else type(values).__name__
+    raise ArgumentsError([WRONG_SHAPE.format(kind=kind)])
+
+
+def _message(error: Any) -> str:
+    name = ".".join(str(part) for part in error["loc"]) or "arguments"
+    if error["type"] == "extra_forbidden":
+        return NOT_AN_ARGUMENT.format(name=name)
+    return f"{name}: {error['msg']}."
+
+
+def parse_arguments(task: LimeTask, text: str) -> dict[str, Any]:
+    """The arguments by name, checked and converted; raises :class:`ArgumentsError`."""
+    try:
+        values = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise ArgumentsError(
+            [NOT_JSON.format(error=error.msg, line=error.lineno, column=error.colno)]
+        ) from error
+    given = _by_name(task, values)
+    try:
+        checked = _model_for(task).model_validate(given)
+    except ValidationError as error:
+        raise ArgumentsError([_message(e) for e in error.errors()]) from error
+    converted = checked.model_dump(mode="json")
+    return {name: converted[name] for name in given}

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from django.contrib.admin import AdminSite
+from django.urls import URLPattern, path
+
+from limepkg_task_starter import views
+
+
+def task_starter_urls(site: AdminSite) -> list[URLPattern]:
+    """The Task starter's pages, each behind the admin site's login and staff check."""
+
+    def page(view: Callable[..., Any]) -> Callable[..., Any]:
+        return site.admin_view(partial(view, site=site))
+
+    return [
+        path("", page(views.index), name="index"),
+        path("runs/<str:run_id>/", page(views.run_info), name="run_info"),
+        path("runs/<str:run_id>/row/", page(views.run_row), name="run_row"),
+        path("runs/<str:run_id>/rerun/", page(views.run_rerun), name="run_rerun"),
+        path("<slug:app_name>/", page(views.task_list), name="task_list"),
+        path("<slug:app_name>/tasks/<str:task_name>/", page(views.task_detail),
+             name="task_detail"),
+    ]
