@@ -38,9 +38,14 @@ NOOP = "bench.solution.tasks.trivial.noop"
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, cwd=PROJECT_DIR, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_DIR,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -56,8 +61,21 @@ def ours(count: int) -> float:
     call_command("migrate", verbosity=0)
     Application.objects.get_or_create(name="bench")
     hostname = f"embedded-{uuid.uuid4().hex[:6]}@localhost"
-    worker = start([sys.executable, "manage.py", "taskhandler", "-c", "2", "-n", hostname,
-                    "--without-mingle", "--without-gossip", "--without-heartbeat"], {})
+    worker = start(
+        [
+            sys.executable,
+            "manage.py",
+            "taskhandler",
+            "-c",
+            "2",
+            "-n",
+            hostname,
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ],
+        {},
+    )
     try:
         while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
             time.sleep(0.1)
@@ -84,9 +102,24 @@ def stock(count: int) -> float:
     os.environ.update(env)
     from bench.baseline import BASELINE_QUEUE, noop
 
-    worker = start([sys.executable, "-m", "celery", "-A", "bench.baseline", "worker", "-c", "2",
-                    "-Q", BASELINE_QUEUE, "--without-mingle", "--without-gossip",
-                    "--without-heartbeat"], env)
+    worker = start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.baseline",
+            "worker",
+            "-c",
+            "2",
+            "-Q",
+            BASELINE_QUEUE,
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ],
+        env,
+    )
     try:
         noop.delay(0).get(timeout=60, interval=0.005)  # the worker is up
         timings = []

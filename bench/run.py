@@ -51,7 +51,6 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.utils import timezone  # noqa: E402
 from django_celery_results.models import TaskResult  # noqa: E402
 
 import lime_task  # noqa: E402
@@ -80,8 +79,12 @@ class Worker:
     def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
         self.log = open(PROJECT_DIR / "var" / f"bench-worker-{uuid.uuid4().hex[:6]}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            command, cwd=PROJECT_DIR, env={**os.environ, **(env or {})},
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            cwd=PROJECT_DIR,
+            env={**os.environ, **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self) -> None:
@@ -96,18 +99,45 @@ class Worker:
 
 def start_our_worker(concurrency: int = 2) -> Worker:
     hostname = f"bench-{uuid.uuid4().hex[:6]}@localhost"
-    worker = Worker([sys.executable, "manage.py", "taskhandler", "--concurrency", str(concurrency),
-                     "--hostname", hostname, "--without-mingle", "--without-gossip",
-                     "--without-heartbeat", "--loglevel", "WARNING"])
+    worker = Worker(
+        [
+            sys.executable,
+            "manage.py",
+            "taskhandler",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            hostname,
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ]
+    )
     wait(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(), 60)
     return worker
 
 
 def start_baseline_worker(backend: str, concurrency: int = 2) -> Worker:
     worker = Worker(
-        [sys.executable, "-m", "celery", "-A", "bench.baseline", "worker", "--concurrency",
-         str(concurrency), "--queues", BASELINE_QUEUE, "--without-mingle", "--without-gossip",
-         "--without-heartbeat", "--loglevel", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.baseline",
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--queues",
+            BASELINE_QUEUE,
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
         env={"BASELINE_BACKEND": backend},
     )
     wait(lambda: baseline_app.control.ping(timeout=0.5), 60)
@@ -151,8 +181,13 @@ def bench_send(count: int) -> None:
             baseline_app.send_task("baseline.noop", args=[i], queue=BASELINE_QUEUE)
         plain.append((time.perf_counter() - started) / count)
     purge()
-    report("(a) send per call", f"{min(ours) * 1e6:.0f} µs", f"{min(plain) * 1e6:.0f} µs",
-           f"{min(ours) / min(plain):.2f}×", "≤ 1.5×")
+    report(
+        "(a) send per call",
+        f"{min(ours) * 1e6:.0f} µs",
+        f"{min(plain) * 1e6:.0f} µs",
+        f"{min(ours) / min(plain):.2f}×",
+        "≤ 1.5×",
+    )
 
 
 # --- (b) start → SUCCESS --------------------------------------------------------------------
@@ -183,8 +218,13 @@ def bench_latency(count: int) -> None:
     ours, plain = ours[20:], plain[20:]  # without warm-up
     for pct in (50, 99):
         o, p = percentile(ours, pct), percentile(plain, pct)
-        report(f"(b) start → SUCCESS p{pct}", f"{o * 1e3:.2f} ms", f"{p * 1e3:.2f} ms",
-               f"{o / p:.2f}×", "p50 ≤ 2×" if pct == 50 else "-")
+        report(
+            f"(b) start → SUCCESS p{pct}",
+            f"{o * 1e3:.2f} ms",
+            f"{p * 1e3:.2f} ms",
+            f"{o / p:.2f}×",
+            "p50 ≤ 2×" if pct == 50 else "-",
+        )
 
 
 # --- (c) throughput -------------------------------------------------------------------------
@@ -217,8 +257,13 @@ def bench_throughput(count: int) -> None:
     first = min(results.values_list("date_created", flat=True))
     last = max(results.values_list("date_done", flat=True))
     plain = count / (last - first).total_seconds()
-    report(f"(c) throughput, {count} tasks, -c 2", f"{ours:.0f}/s", f"{plain:.0f}/s",
-           f"{ours / plain:.2f}×", "≥ 1.0×")
+    report(
+        f"(c) throughput, {count} tasks, -c 2",
+        f"{ours:.0f}/s",
+        f"{plain:.0f}/s",
+        f"{ours / plain:.2f}×",
+        "≥ 1.0×",
+    )
 
 
 # --- (d) embedded default -------------------------------------------------------------------
@@ -226,16 +271,23 @@ def bench_throughput(count: int) -> None:
 
 def bench_embedded(count: int) -> None:
     done = subprocess.run(
-        [sys.executable, "bench/embedded.py", str(count)], cwd=PROJECT_DIR,
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "bench/embedded.py", str(count)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "BROKER_URL"}},
     )
     if done.returncode:
         raise RuntimeError(done.stdout + done.stderr)
     ours, plain = (float(x) for x in done.stdout.split()[-2:])
-    report("(d) embedded start → STARTED p50", f"{ours * 1e3:.0f} ms",
-           f"{plain * 1e3:.0f} ms (stock sqla+sqlite → SUCCESS)", f"{ours / plain:.2f}×",
-           "≤ 250 ms")
+    report(
+        "(d) embedded start → STARTED p50",
+        f"{ours * 1e3:.0f} ms",
+        f"{plain * 1e3:.0f} ms (stock sqla+sqlite → SUCCESS)",
+        f"{ours / plain:.2f}×",
+        "≤ 250 ms",
+    )
 
 
 # --- (e) recording cost as the table grows -------------------------------------------------
@@ -272,8 +324,13 @@ def bench_recording(count: int, rows: int) -> None:
         )
         cursor.execute("ANALYZE limepkg_task_starter_taskrun")
     large = time_recording(count)
-    report(f"(e) recording, 10 vs {rows:,} rows", f"{large * 1e6:.0f} µs at {rows:,}",
-           f"{small * 1e6:.0f} µs at 10 (same code)", f"{large / small:.2f}×", "≤ 1.2×")
+    report(
+        f"(e) recording, 10 vs {rows:,} rows",
+        f"{large * 1e6:.0f} µs at {rows:,}",
+        f"{small * 1e6:.0f} µs at 10 (same code)",
+        f"{large / small:.2f}×",
+        "≤ 1.2×",
+    )
     reset_database()
 
 

@@ -36,8 +36,17 @@ class ApplicationAdmin(admin.ModelAdmin):
 
 @admin.register(TaskRun)
 class TaskRunAdmin(ReadOnlyAdmin):
-    list_display = ["task_name", "application", "status", "origin", "run_as", "created_at",
-                    "started_at", "finished_at", "in_history"]
+    list_display = [
+        "task_name",
+        "application",
+        "status",
+        "origin",
+        "run_as",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "in_history",
+    ]
     list_filter = ["status", "origin", "in_history", "application"]
     search_fields = ["id", "task_name"]
     date_hierarchy = "created_at"
@@ -46,11 +55,31 @@ class TaskRunAdmin(ReadOnlyAdmin):
     fieldsets = [
         (None, {"fields": ["id", "application", "task_name", "status", "result", "reason"]}),
         ("Arguments", {"fields": ["arguments", "args", "kwargs"]}),
-        ("Who and where", {"fields": ["origin", "started_by", "run_as", "language", "queue",
-                                      "route_type", "worker", "rerun_of", "in_history", "sent"]}),
+        (
+            "Who and where",
+            {
+                "fields": [
+                    "origin",
+                    "started_by",
+                    "run_as",
+                    "language",
+                    "queue",
+                    "route_type",
+                    "worker",
+                    "rerun_of",
+                    "in_history",
+                    "sent",
+                ]
+            },
+        ),
         ("Timings", {"fields": ["created_at", "started_at", "finished_at"]}),
-        ("Progress", {"classes": ["collapse"],
-                      "fields": ["progress_done", "progress_total", "progress_message"]}),
+        (
+            "Progress",
+            {
+                "classes": ["collapse"],
+                "fields": ["progress_done", "progress_total", "progress_message"],
+            },
+        ),
         ("Error", {"classes": ["collapse"], "fields": ["error_type", "traceback"]}),
     ]
 
@@ -62,8 +91,7 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor_username", "action", "application", "task_name",
-                    "run_as"]
+    list_display = ["created_at", "actor_username", "action", "application", "task_name", "run_as"]
     list_filter = ["action", "application"]
     search_fields = ["actor_username", "task_name", "run_as"]
     date_hierarchy = "created_at"
@@ -85,7 +113,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         token, key = api_token_create(user=obj.user, name=obj.name)
         obj.pk = token.pk
         self.message_user(
-            request, f"The token is {key} — copy it now: it is not stored and cannot be shown again."
+            request,
+            f"The token is {key} — copy it now: it is not stored and cannot be shown again.",
         )
 
 

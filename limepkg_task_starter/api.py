@@ -6,9 +6,9 @@ import json
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
-from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
+from ninja.security import HttpBearer, SessionAuth
 
 from lime_task.exceptions import InvalidArgumentsError, NotFoundError
 from limepkg_task_starter import selectors, services
@@ -95,14 +95,16 @@ def start_task(request: HttpRequest, app_name: str, task_name: str, body: StartR
             origin=Origin.API,
         )
     except ArgumentsError as error:
-        return 400, {"detail": "The arguments do not fit the task.", "errors": error.messages}
+        return Status(
+            400, {"detail": "The arguments do not fit the task.", "errors": error.messages}
+        )
     except InvalidArgumentsError as error:
-        return 400, {"detail": str(error), "errors": [str(error)]}
-    except services.StartRefused as error:
-        return 403, {"detail": str(error)}
+        return Status(400, {"detail": str(error), "errors": [str(error)]})
+    except services.StartRefusedError as error:
+        return Status(403, {"detail": str(error)})
     except NotFoundError as error:
-        return 404, {"detail": str(error)}
-    return 202, {"id": run.id, "status": run.status}
+        return Status(404, {"detail": str(error)})
+    return Status(202, {"id": run.id, "status": run.status})
 
 
 @api.get(
@@ -113,8 +115,8 @@ def start_task(request: HttpRequest, app_name: str, task_name: str, body: StartR
 def run_status(request: HttpRequest, app_name: str, run_id: str) -> Any:
     application = _application(request, app_name)
     if not request.auth.has_perm(VIEW_RUNS):
-        return 403, {"detail": "You may not view runs."}
+        return Status(403, {"detail": "You may not view runs."})
     status = selectors.run_status_get(task_id=run_id, application_name=application.name)
     if status is None:
-        return 404, {"detail": "No such run"}
-    return 200, status.to_json()
+        return Status(404, {"detail": "No such run"})
+    return Status(200, status.to_json())

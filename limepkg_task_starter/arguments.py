@@ -18,9 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from lime_task.decorator import LimeTask
 
 NOT_JSON = "Not valid JSON: {error} (line {line}, column {column})."
-WRONG_SHAPE = (
-    "The arguments must be a JSON object (by name) or an array (by position), not {kind}."
-)
+WRONG_SHAPE = "The arguments must be a JSON object (by name) or an array (by position), not {kind}."
 TOO_MANY = "The task takes {expected} argument{s}; {given} were given."
 NOT_AN_ARGUMENT = "{name}: not an argument of this task."
 
@@ -101,8 +99,11 @@ def _by_name(task: LimeTask, values: Any) -> dict[str, Any]:
         names = [p.name for p in task_parameters(task)]
         if len(values) > len(names):
             raise ArgumentsError(
-                [TOO_MANY.format(expected=len(names), s="" if len(names) == 1 else "s",
-                                 given=len(values))]
+                [
+                    TOO_MANY.format(
+                        expected=len(names), s="" if len(names) == 1 else "s", given=len(values)
+                    )
+                ]
             )
         return dict(zip(names, values, strict=False))
     kind = "null" if values is None else type(values).__name__

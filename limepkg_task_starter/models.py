@@ -211,7 +211,10 @@ class AuditEntry(models.Model):
 
     created_at = models.DateTimeField("time", auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
         verbose_name="actor",
     )
     actor_username = models.CharField(
@@ -223,8 +226,13 @@ class AuditEntry(models.Model):
     run_as = models.CharField("run as", max_length=150, blank=True)
     arguments = models.JSONField("arguments", null=True, blank=True)
     run = models.ForeignKey(
-        TaskRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        db_constraint=False, verbose_name="run",
+        TaskRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        verbose_name="run",
     )
     detail = models.TextField("detail", blank=True)
 
@@ -241,7 +249,9 @@ class ApiToken(models.Model):
     """A bearer token for the JSON API, acting as its user. Only a hash is stored."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="task_api_tokens",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="task_api_tokens",
         verbose_name="user",
     )
     name = models.CharField("name", max_length=100, help_text="What the token is for.")

@@ -13,10 +13,8 @@ from django.db.models.functions import RowNumber
 
 from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task
-
 from lime_task.status import State, TaskStatus
 from limepkg_task_starter.models import Application, TaskRun
-
 
 # Sending checks the application exists; names that did are remembered for a while, since the
 # foreign key still refuses a run for an application deleted in the meantime.
@@ -49,8 +47,6 @@ def run_status_get(*, task_id: str, application_name: str) -> TaskStatus | None:
         return None
     status, result, _error_type = row
     return TaskStatus(task_id, status, result if status != State.PENDING else None)
-
-
 
 
 def applications_for_user(*, user: Any) -> Any:
@@ -123,9 +119,7 @@ def exposed_task_names(*, application: Application, search: str = "") -> list[st
     names = application.exposed_tasks
     if search:
         needle = search.lower()
-        names = [
-            n for n in names if needle in n.lower() or needle in _description(n)[0].lower()
-        ]
+        names = [n for n in names if needle in n.lower() or needle in _description(n)[0].lower()]
     return names
 
 
@@ -141,9 +135,7 @@ def run_for_user(*, user: Any, run_id: str) -> TaskRun | None:
     """A run of an application this person may use, or None: other applications' runs are
     indistinguishable from runs that do not exist."""
     return (
-        TaskRun.objects.filter(
-            id=run_id, application__in=applications_for_user(user=user)
-        )
+        TaskRun.objects.filter(id=run_id, application__in=applications_for_user(user=user))
         .select_related("application", "started_by", "rerun_of")
         .first()
     )

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
-
-from django.contrib.auth import get_user_model
 
 from lime_task.application import LimeApplication
 from lime_task.dispatch import Dispatch, prepare, publish
@@ -145,7 +144,7 @@ IMPERSONATION_USER_SUPERUSER = (
 MAY_NOT_START = "You may not start tasks."
 
 
-class StartRefused(PermissionError):
+class StartRefusedError(PermissionError):
     """The person may not start this task this way; the message says why."""
 
 
@@ -154,16 +153,16 @@ def _run_as(*, user: Any, application: Application, as_impersonation: bool) -> s
         return str(user.get_username())
     name = application.impersonate_user
     if not name:
-        raise StartRefused(NO_IMPERSONATION_USER.format(application=application.name))
+        raise StartRefusedError(NO_IMPERSONATION_USER.format(application=application.name))
     if not user.has_perm("limepkg_task_starter.start_task_as_impersonation_user"):
-        raise StartRefused(MAY_NOT_IMPERSONATE.format(user=name))
+        raise StartRefusedError(MAY_NOT_IMPERSONATE.format(user=name))
     target = get_user_model()._default_manager.filter(username=name).first()
     if target is None:
-        raise StartRefused(IMPERSONATION_USER_MISSING.format(user=name))
+        raise StartRefusedError(IMPERSONATION_USER_MISSING.format(user=name))
     if not target.is_active:
-        raise StartRefused(IMPERSONATION_USER_INACTIVE.format(user=name))
+        raise StartRefusedError(IMPERSONATION_USER_INACTIVE.format(user=name))
     if target.is_superuser and not user.is_superuser:
-        raise StartRefused(IMPERSONATION_USER_SUPERUSER.format(user=name))
+        raise StartRefusedError(IMPERSONATION_USER_SUPERUSER.format(user=name))
     return name
 
 
@@ -179,7 +178,7 @@ def _start(
     rerun_of: TaskRun | None = None,
 ) -> TaskRun:
     if not user.has_perm("limepkg_task_starter.start_task"):
-        raise StartRefused(MAY_NOT_START)
+        raise StartRefusedError(MAY_NOT_START)
     if task_name not in application.exposed_tasks:
         raise NotFoundError(NOT_EXPOSED.format(task=task_name, application=application.name))
     run_as = _run_as(user=user, application=application, as_impersonation=as_impersonation)
@@ -187,13 +186,21 @@ def _start(
     dispatch = prepare(task_name, app, [], arguments)
     with transaction.atomic():
         run = run_dispatch(
-            dispatch=dispatch, origin=origin, started_by=user, arguments=arguments,
+            dispatch=dispatch,
+            origin=origin,
+            started_by=user,
+            arguments=arguments,
             rerun_of=rerun_of,
         )
         AuditEntry.objects.create(
-            actor=user, actor_username=user.get_username(), action=action,
-            application=application.name, task_name=task_name, run_as=run_as,
-            arguments=arguments, run=run,
+            actor=user,
+            actor_username=user.get_username(),
+            action=action,
+            application=application.name,
+            task_name=task_name,
+            run_as=run_as,
+            arguments=arguments,
+            run=run,
         )
     run.refresh_from_db(fields=["status", "sent", "reason"])
     return run
@@ -210,7 +217,7 @@ def run_start(
 ) -> TaskRun:
     """Start an exposed task with arguments typed as JSON, checked against its signature.
 
-    Raises ``ArgumentsError`` (what is wrong with which argument), ``StartRefused`` (permission,
+    Raises ``ArgumentsError`` (what is wrong with which argument), ``StartRefusedError`` (permission,
     impersonation) or ``NotFoundError`` (not a task of this application); nothing is recorded
     then. A broker that is down gives a run recorded as not sent, not an error.
     """
@@ -218,21 +225,33 @@ def run_start(
         raise NotFoundError(NOT_EXPOSED.format(task=task_name, application=application.name))
     arguments = parse_arguments(get_task(task_name), arguments_json)
     return _start(
-        user=user, application=application, task_name=task_name, arguments=arguments,
-        as_impersonation=as_impersonation, origin=origin, action=AuditAction.START,
+        user=user,
+        application=application,
+        task_name=task_name,
+        arguments=arguments,
+        as_impersonation=as_impersonation,
+        origin=origin,
+        action=AuditAction.START,
     )
 
 
 def run_rerun(*, user: Any, run: TaskRun) -> TaskRun:
     """Start the run's task again with its arguments, as the same kind of user, linked to it."""
     application = run.application
-    as_impersonation = bool(run.run_as) and run.run_as == application.impersonate_user and (
-        run.run_as != user.get_username()
+    as_impersonation = (
+        bool(run.run_as)
+        and run.run_as == application.impersonate_user
+        and (run.run_as != user.get_username())
     )
     arguments = run.arguments if run.arguments is not None else {}
     return _start(
-        user=user, application=application, task_name=run.task_name, arguments=arguments,
-        as_impersonation=as_impersonation, origin=Origin.RERUN, action=AuditAction.RERUN,
+        user=user,
+        application=application,
+        task_name=run.task_name,
+        arguments=arguments,
+        as_impersonation=as_impersonation,
+        origin=Origin.RERUN,
+        action=AuditAction.RERUN,
         rerun_of=run,
     )
 

@@ -64,7 +64,8 @@ def index(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
     if first is not None:
         return redirect("admin:task_starter:task_list", app_name=first.name)
     return render(
-        request, "task_starter/no_applications.html",
+        request,
+        "task_starter/no_applications.html",
         _admin_context(site, request, title="Task starter"),
     )
 
@@ -81,11 +82,15 @@ def task_list(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
         request,
         "task_starter/task_list.html",
         _admin_context(
-            site, request,
+            site,
+            request,
             title="Task starter",
             application=application,
             applications=selectors.applications_for_user(user=request.user),
-            tasks=tasks, page=page, search=search, total=len(names),
+            tasks=tasks,
+            page=page,
+            search=search,
+            total=len(names),
             can_view_runs=request.user.has_perm(VIEW_RUNS),
         ),
     )
@@ -105,18 +110,19 @@ def _task_page(
     can_view_runs = request.user.has_perm(VIEW_RUNS)
     runs = (
         selectors.history_runs(application=application, task_name=task_name)
-        if can_view_runs else []
+        if can_view_runs
+        else []
     )
     if arguments_text is None:
         last = next((run.arguments for run in runs if run.arguments is not None), None)
-        arguments_text = json.dumps(last if last is not None else default_arguments(task),
-                                    indent=2)
+        arguments_text = json.dumps(last if last is not None else default_arguments(task), indent=2)
     impersonate = application.impersonate_user
     return render(
         request,
         "task_starter/task_detail.html",
         _admin_context(
-            site, request,
+            site,
+            request,
             title=task_name.rsplit(".", 1)[-1],
             application=application,
             task_name=task_name,
@@ -158,14 +164,35 @@ def task_detail(
             as_impersonation=request.POST.get("run_as") == "impersonation",
         )
     except ArgumentsError as error:
-        return _task_page(request, site, application, task_name,
-                          arguments_text=arguments_text, errors=error.messages, status=400)
+        return _task_page(
+            request,
+            site,
+            application,
+            task_name,
+            arguments_text=arguments_text,
+            errors=error.messages,
+            status=400,
+        )
     except InvalidArgumentsError as error:
-        return _task_page(request, site, application, task_name,
-                          arguments_text=arguments_text, errors=[str(error)], status=400)
-    except services.StartRefused as error:
-        return _task_page(request, site, application, task_name,
-                          arguments_text=arguments_text, errors=[str(error)], status=403)
+        return _task_page(
+            request,
+            site,
+            application,
+            task_name,
+            arguments_text=arguments_text,
+            errors=[str(error)],
+            status=400,
+        )
+    except services.StartRefusedError as error:
+        return _task_page(
+            request,
+            site,
+            application,
+            task_name,
+            arguments_text=arguments_text,
+            errors=[str(error)],
+            status=403,
+        )
     _announce(request, run)
     return HttpResponseRedirect(request.path)
 
@@ -192,11 +219,13 @@ def run_rerun(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpResp
     run = _run(request, run_id)
     if not request.user.has_perm(START):
         raise PermissionDenied
-    back = reverse("admin:task_starter:task_detail",
-                   kwargs={"app_name": run.application_id, "task_name": run.task_name})
+    back = reverse(
+        "admin:task_starter:task_detail",
+        kwargs={"app_name": run.application_id, "task_name": run.task_name},
+    )
     try:
         rerun = services.run_rerun(user=request.user, run=run)
-    except services.StartRefused as error:
+    except services.StartRefusedError as error:
         messages.error(request, str(error))
         return HttpResponseRedirect(back)
     except (ArgumentsError, InvalidArgumentsError, NotFoundError, UnknownTaskError) as error:
@@ -213,7 +242,8 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
         request,
         "task_starter/run_info.html",
         _admin_context(
-            site, request,
+            site,
+            request,
             title=f"Run {run.id}",
             task_title=run.task_name.rsplit(".", 1)[-1],
             run=run,

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,12 +78,18 @@ def test_broker_down_records_the_run_as_not_sent(live_demo_app: LimeApplication)
     assert (earlier.status, earlier.result) == ("SUCCESS", 3)
 
 
+def own_queue() -> dict[str, str]:
+    """Route a test's task to a queue only its own task handlers consume (a shared one may run)."""
+    return {"__queue": f"faults-{uuid.uuid4().hex[:8]}"}
+
+
 def test_worker_killed_mid_task_is_reconciled(
     own_worker: Callable[..., WorkerProcess], live_demo_app: LimeApplication
 ) -> None:
     fast_verdict = {"LIME_TASKS_WORKER_LOST_AFTER": "2"}
-    doomed = own_worker(env=fast_verdict)
-    sent = send_task(f"{TASKS}.sleeper", live_demo_app, 60)
+    route = own_queue()
+    doomed = own_worker(env=fast_verdict, queues=route["__queue"])
+    sent = send_task(f"{TASKS}.sleeper", live_demo_app, 60, **route)
     wait_for(
         lambda: TaskRun.objects.filter(id=sent.id, status="STARTED").exists(),
         20,
@@ -104,8 +111,9 @@ def test_worker_killed_mid_task_is_reconciled(
 def test_pool_process_killed_mid_task_fails_at_once_with_the_reason(
     own_worker: Callable[..., WorkerProcess], live_demo_app: LimeApplication
 ) -> None:
-    handler = own_worker(concurrency=1)
-    sent = send_task(f"{TASKS}.sleeper", live_demo_app, 60)
+    route = own_queue()
+    handler = own_worker(concurrency=1, queues=route["__queue"])
+    sent = send_task(f"{TASKS}.sleeper", live_demo_app, 60, **route)
     wait_for(
         lambda: TaskRun.objects.filter(id=sent.id, status="STARTED").exists(),
         20,
@@ -138,16 +146,19 @@ def test_database_outage_does_not_fail_the_task_and_the_history_catches_up(
     proxy = TcpProxy(db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432))
     try:
         proxied = {**db, "HOST": "127.0.0.1", "PORT": proxy.port}
-        handler = own_worker(concurrency=1, env={"DATABASE_URL": database_url(proxied)})
+        route = own_queue()
+        handler = own_worker(
+            concurrency=1, queues=route["__queue"], env={"DATABASE_URL": database_url(proxied)}
+        )
         marker = tmp_path / "ran.txt"
 
         proxy.cut()
-        during = send_task(f"{TASKS}.touch", live_demo_app, str(marker))
+        during = send_task(f"{TASKS}.touch", live_demo_app, str(marker), **route)
         wait_for(marker.exists, 20, what="the task to run while the database is away")
         assert TaskRun.objects.get(id=during.id).status == "PENDING"
 
         proxy.restore()
-        after = send_task(f"{TASKS}.touch", live_demo_app, str(marker))
+        after = send_task(f"{TASKS}.touch", live_demo_app, str(marker), **route)
 
         assert wait_for(lambda: lime_task.get_status(after.id, "demo").is_completed(), 30)
         caught_up = TaskRun.objects.get(id=during.id)

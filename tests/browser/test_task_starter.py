@@ -1,0 +1,96 @@
+"""An administrator uses the Task starter in headless Chromium, with a real task handler."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from limepkg_task_starter.models import Application, TaskRun
+from tests.browser.conftest import log_in, staff_user
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.browser
+STATUS = "#history tbody tr:first-child .ts-status"
+
+
+def open_task(page: Page, name: str) -> None:
+    page.click("text=Start tasks and follow their runs")
+    page.click(f"#task-list >> text={name}")
+    expect(page.locator("h1")).to_have_text(name)
+
+
+def test_start_watch_rerun_and_inspect(
+    page: Page, live_server, worker: WorkerProcess, demo_site: Application
+) -> None:
+    staff_user("ada", demo_site, "view_taskrun", "start_task", "view_traceback")
+    log_in(page, live_server, "ada")
+    open_task(page, "dummy_task")
+
+    page.fill("#arguments", '{"number": 3,')
+    page.click("text=Start task as logged in user")
+    expect(page.locator("#argument-errors")).to_contain_text("Not valid JSON")
+    expect(page.locator("#arguments")).to_have_value('{"number": 3,')
+
+    page.fill("#arguments", '{"number": 3, "numberx": 4}')
+    page.click("text=Start task as logged in user")
+    expect(page.locator(".messagelist")).to_contain_text("Started dummy_task as ada.")
+    # Pending → Success with no reload: the row polls itself.
+    expect(page.locator(STATUS)).to_have_text("Success", timeout=20_000)
+    expect(page.locator("#history tbody tr:first-child .ts-result")).to_have_text("60")
+
+    page.locator("#history tbody tr:first-child details.ts-menu summary").click()
+    page.click("text=Run again with same arguments")
+    expect(page.locator("#history tbody tr")).to_have_count(2)
+    expect(page.locator(STATUS)).to_have_text("Success", timeout=20_000)
+    first, second = TaskRun.objects.order_by("-created_at")
+    assert first.rerun_of_id == second.id and first.arguments == second.arguments
+
+    page.fill("#arguments", "{}")
+    page.locator("#history tbody tr:first-child details.ts-menu summary").click()
+    page.click("text=Copy arguments to code editor")
+    assert page.input_value("#arguments").replace(" ", "").replace("\n", "") == (
+        '{"number":3,"numberx":4}'
+    )
+
+    page.locator("#history tbody tr:first-child details.ts-menu summary").click()
+    page.click("text=View info")
+    expect(page.locator(".ts-info")).to_contain_text(first.id)
+    expect(page.locator(".ts-info")).to_contain_text("60")
+    expect(page.locator(".ts-info")).to_contain_text(worker.hostname)
+
+
+def test_impersonation_button_only_with_the_permission(
+    page: Page, live_server, demo_site: Application
+) -> None:
+    staff_user("starter", demo_site, "view_taskrun", "start_task")
+    staff_user("imp", demo_site, "view_taskrun", "start_task", "start_task_as_impersonation_user")
+    button = page.get_by_role("button", name="Start task as user integration-user")
+
+    log_in(page, live_server, "starter")
+    open_task(page, "dummy_task")
+    expect(button).to_have_count(0)
+
+    page.context.clear_cookies()
+    log_in(page, live_server, "imp")
+    open_task(page, "dummy_task")
+    expect(button).to_be_visible()
+
+
+def test_html_in_arguments_and_results_shows_as_text(
+    page: Page, live_server, worker: WorkerProcess, demo_site: Application
+) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    staff_user("ada", demo_site, "view_taskrun", "start_task")
+    log_in(page, live_server, "ada")
+    open_task(page, "example_task")
+
+    page.fill("#arguments", '{"text": "<script>alert(1)</script><b>bold</b>"}')
+    page.click("text=Start task as logged in user")
+    result = page.locator("#history tbody tr:first-child .ts-result")
+    expect(result).to_have_text(
+        "Done with the task: <script>alert(1)</script><b>bold</b>", timeout=20_000
+    )
+    expect(page.locator("#history b")).to_have_count(0)
+    page.reload()
+    assert dialogs == []

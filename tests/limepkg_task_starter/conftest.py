@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.utils import timezone
+
+from limepkg_task_starter.models import Application, Origin, TaskRun
+
+DUMMY = "solution_demo.tasks.my_tasks.dummy_task"
+EXAMPLE = "solution_demo.tasks.my_tasks.example_task"
+PERMISSIONS = {
+    "view": "view_taskrun",
+    "start": "start_task",
+    "impersonate": "start_task_as_impersonation_user",
+    "traceback": "view_traceback",
+}
+
+
+def make_user(
+    username: str,
+    *,
+    staff: bool = True,
+    perms: tuple[str, ...] = (),
+    applications: tuple[Application, ...] = (),
+    superuser: bool = False,
+) -> User:
+    user = User.objects.create_user(username, password=None, is_staff=staff, is_superuser=superuser)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="limepkg_task_starter",
+            codename__in=[PERMISSIONS[p] for p in perms],
+        )
+    )
+    for application in applications:
+        application.members.add(user)
+    return user
+
+
+@pytest.fixture
+def pages_application(db: None) -> Application:
+    User.objects.create_user("integration-user")
+    return Application.objects.create(
+        name="demo",
+        config={
+            "limepkg_task_starter": {
+                "task_history": 20,
+                "impersonate_user": "integration-user",
+                "tasks": [DUMMY, EXAMPLE],
+            }
+        },
+    )
+
+
+@pytest.fixture
+def other_pages_application(db: None) -> Application:
+    return Application.objects.create(
+        name="other", config={"limepkg_task_starter": {"tasks": [DUMMY]}}
+    )
+
+
+@pytest.fixture
+def a_run(pages_application: Application) -> TaskRun:
+    return TaskRun.objects.create(
+        id=str(uuid.uuid4()),
+        application=pages_application,
+        task_name=DUMMY,
+        arguments={"number": 2, "numberx": 3},
+        kwargs={"number": 2, "numberx": 3},
+        in_history=True,
+        status="FAILURE",
+        error_type="builtins.KeyError",
+        traceback="Traceback (most recent call last): secret frame",
+        origin=Origin.PAGE,
+        created_at=timezone.now(),
+    )

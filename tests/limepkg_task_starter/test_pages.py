@@ -1,0 +1,221 @@
+"""What the Task starter pages show and do (the browser tests drive them for real)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from lime_task import task
+from limepkg_task_starter.models import Application, AuditEntry, Origin, TaskRun
+from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
+
+TASK_PAGE = f"/admin/task-starter/demo/tasks/{DUMMY}/"
+
+
+@pytest.fixture
+def starter(pages_application: Application) -> Client:
+    client = Client()
+    client.force_login(make_user("ada", perms=("view", "start"), applications=(pages_application,)))
+    return client
+
+
+@pytest.fixture
+def impersonator(pages_application: Application) -> Client:
+    client = Client()
+    client.force_login(
+        make_user("imp", perms=("view", "start", "impersonate"), applications=(pages_application,))
+    )
+    return client
+
+
+def test_admin_index_links_to_the_task_starter(starter: Client) -> None:
+    assert b'href="/admin/task-starter/">Task starter</a>' in starter.get("/admin/").content
+
+
+def test_task_list_shows_exposed_tasks_with_their_description(starter: Client) -> None:
+    page = starter.get("/admin/task-starter/demo/").content.decode()
+    assert "dummy_task" in page and "example_task" in page
+    assert "Multiply two numbers by five" in page
+    assert "slow_report" not in page  # registered, but not exposed by this application
+
+
+def test_task_list_search(starter: Client) -> None:
+    page = starter.get("/admin/task-starter/demo/", {"q": "multiply"}).content.decode()
+    assert "dummy_task" in page and "example_task" not in page
+
+
+def test_task_page_prefills_defaults_and_lists_parameters(starter: Client) -> None:
+    page = starter.get(TASK_PAGE).content.decode()
+    assert "&quot;number&quot;: 5" in page and "&quot;numberx&quot;: 10" in page
+    assert "<code>numberx</code></td><td><code>int</code>" in page
+
+
+def test_bad_arguments_keep_the_text_and_say_what_is_wrong(starter: Client) -> None:
+    response = starter.post(TASK_PAGE, {"arguments": '{"number": "many"}', "run_as": "self"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "number: Input should be a valid integer" in page
+    assert "{&quot;number&quot;: &quot;many&quot;}</textarea>" in page
+    assert not TaskRun.objects.exists() and not AuditEntry.objects.exists()
+
+
+def test_start_records_the_run_and_an_audit_entry(starter: Client) -> None:
+    response = starter.post(TASK_PAGE, {"arguments": "[7, 8]", "run_as": "self"}, follow=True)
+
+    run = TaskRun.objects.get()
+    assert (run.arguments, run.run_as, run.origin, run.in_history) == (
+        {"number": 7, "numberx": 8},
+        "ada",
+        Origin.PAGE,
+        True,
+    )
+    assert "Started dummy_task as ada." in response.content.decode()
+    entry = AuditEntry.objects.get()
+    assert (entry.actor_username, entry.action, entry.run_as, entry.arguments, entry.run_id) == (
+        "ada",
+        "start",
+        "ada",
+        {"number": 7, "numberx": 8},
+        run.id,
+    )
+
+
+def test_impersonation_button_needs_its_permission(starter: Client, impersonator: Client) -> None:
+    label = b"Start task as user integration-user"
+    assert label not in starter.get(TASK_PAGE).content
+    assert label in impersonator.get(TASK_PAGE).content
+
+
+def test_start_as_the_impersonation_user(impersonator: Client) -> None:
+    impersonator.post(TASK_PAGE, {"arguments": "{}", "run_as": "impersonation"})
+    assert TaskRun.objects.get().run_as == "integration-user"
+    assert AuditEntry.objects.get().run_as == "integration-user"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"is_active": False}, "The impersonation user integration-user is inactive."),
+        ({"is_superuser": True}, "is a superuser; only a superuser may start tasks as it."),
+    ],
+)
+def test_unsafe_impersonation_is_refused_clearly(
+    impersonator: Client, change: dict[str, bool], message: str
+) -> None:
+    User.objects.filter(username="integration-user").update(**change)
+    response = impersonator.post(TASK_PAGE, {"arguments": "{}", "run_as": "impersonation"})
+    assert response.status_code == 403
+    assert message in response.content.decode()
+    assert not TaskRun.objects.exists()
+
+
+def test_rerun_starts_a_linked_run_with_the_same_arguments(starter: Client, a_run: TaskRun) -> None:
+    starter.post(f"/admin/task-starter/runs/{a_run.id}/rerun/")
+    rerun = TaskRun.objects.exclude(id=a_run.id).get()
+    assert (rerun.rerun_of_id, rerun.arguments, rerun.origin) == (
+        a_run.id,
+        a_run.arguments,
+        Origin.RERUN,
+    )
+    assert AuditEntry.objects.get().action == "rerun"
+
+
+def test_run_row_polls_until_the_run_completes(starter: Client, a_run: TaskRun) -> None:
+    a_run.status = "STARTED"
+    a_run.save()
+    polling = starter.get(f"/admin/task-starter/runs/{a_run.id}/row/")
+    assert polling.status_code == 200 and b'hx-trigger="every 1s"' in polling.content
+
+    TaskRun.objects.filter(id=a_run.id).update(status="SUCCESS", result="done")
+    done = starter.get(f"/admin/task-starter/runs/{a_run.id}/row/")
+    assert done.status_code == 286  # htmx stops polling
+    assert b"hx-trigger" not in done.content and b"Success" in done.content
+
+
+def test_traceback_only_for_those_allowed(
+    starter: Client, pages_application: Application, a_run: TaskRun
+) -> None:
+    assert b"secret frame" not in starter.get(f"/admin/task-starter/runs/{a_run.id}/").content
+    allowed = Client()
+    allowed.force_login(
+        make_user("dev", perms=("view", "traceback"), applications=(pages_application,))
+    )
+    assert b"secret frame" in allowed.get(f"/admin/task-starter/runs/{a_run.id}/").content
+
+
+def test_arguments_results_and_names_are_escaped(
+    starter: Client, pages_application: Application
+) -> None:
+    script = "<script>alert(1)</script>"
+    TaskRun.objects.create(
+        id=str(uuid.uuid4()),
+        application=pages_application,
+        task_name=EXAMPLE,
+        arguments={"text": script},
+        in_history=True,
+        status="SUCCESS",
+        result=f"<b>Done</b> {script}",
+        created_at=timezone.now(),
+    )
+    run = TaskRun.objects.get()
+    for url in (
+        f"/admin/task-starter/demo/tasks/{EXAMPLE}/",
+        f"/admin/task-starter/runs/{run.id}/",
+    ):
+        page = starter.get(url).content.decode()
+        assert script not in page and "<b>Done</b>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# --- query counts ------------------------------------------------------------------------
+
+MANY_TASKS = 1000
+for number in range(MANY_TASKS):
+
+    def _generated(app, value: int = number):
+        return value
+
+    _generated.__qualname__ = _generated.__name__ = f"generated_{number:04d}"
+    globals()[_generated.__name__] = task(_generated)
+GENERATED = [f"{__name__}.generated_{number:04d}" for number in range(MANY_TASKS)]
+
+
+def configure(application: Application, tasks: int, runs: int) -> None:
+    application.config["limepkg_task_starter"]["tasks"] = [DUMMY, *GENERATED[: tasks - 1]]
+    application.save()
+    start = timezone.now() - timedelta(days=1)
+    TaskRun.objects.bulk_create(
+        TaskRun(
+            id=str(uuid.uuid4()),
+            application=application,
+            task_name=DUMMY if i % 2 else GENERATED[i % (tasks - 1)],
+            in_history=i % 10 == 0,
+            status="SUCCESS",
+            created_at=start + timedelta(seconds=i),
+        )
+        for i in range(runs)
+    )
+
+
+def count_queries(client: Client, url: str, django_assert_max_num_queries) -> int:
+    client.get(url)  # warm: sessions, permissions cache
+    with django_assert_max_num_queries(50) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("url", ["/admin/task-starter/demo/", TASK_PAGE])
+def test_query_count_does_not_grow_with_tasks_or_runs(
+    starter: Client, pages_application: Application, url: str, django_assert_max_num_queries
+) -> None:
+    configure(pages_application, tasks=10, runs=10)
+    small = count_queries(starter, url, django_assert_max_num_queries)
+    TaskRun.objects.all().delete()
+    configure(pages_application, tasks=MANY_TASKS, runs=10_000)
+    large = count_queries(starter, url, django_assert_max_num_queries)
+    assert small == large

@@ -1,0 +1,192 @@
+"""Who may do what: every page, action and API call for every kind of user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from limepkg_task_starter.models import Application, AuditEntry, TaskRun
+from tests.limepkg_task_starter.conftest import DUMMY, make_user
+
+ROLES: dict[str, dict[str, Any]] = {
+    "anonymous": {},
+    "non_staff": {"staff": False, "perms": ("view", "start")},
+    "staff_without_permissions": {},
+    "starter": {"perms": ("view", "start")},
+    "impersonator": {"perms": ("view", "start", "impersonate")},
+    "other_application": {"perms": ("view", "start", "impersonate"), "other": True},
+}
+
+LOGIN, FORBIDDEN, MISSING, UNAUTHORISED = "login", 403, 404, 401
+
+
+def call(client: Client, action: str, run: TaskRun) -> Any:
+    base = "/admin/task-starter"
+    task_page = f"{base}/demo/tasks/{DUMMY}/"
+    api_start = f"/api/v1/applications/demo/tasks/{DUMMY}/runs"
+    return {
+        "index": lambda: client.get(f"{base}/"),
+        "task_list": lambda: client.get(f"{base}/demo/"),
+        "task_page": lambda: client.get(task_page),
+        "start": lambda: client.post(task_page, {"arguments": "{}", "run_as": "self"}),
+        "start_impersonated": lambda: client.post(
+            task_page, {"arguments": "{}", "run_as": "impersonation"}
+        ),
+        "run_row": lambda: client.get(f"{base}/runs/{run.id}/row/"),
+        "run_info": lambda: client.get(f"{base}/runs/{run.id}/"),
+        "rerun": lambda: client.post(f"{base}/runs/{run.id}/rerun/"),
+        "api_start": lambda: client.post(
+            api_start, {"arguments": {"number": 1}}, content_type="application/json"
+        ),
+        "api_start_impersonated": lambda: client.post(
+            api_start, {"arguments": {}, "run_as": "impersonation"}, content_type="application/json"
+        ),
+        "api_status": lambda: client.get(f"/api/v1/applications/demo/runs/{run.id}"),
+    }[action]()
+
+
+EXPECTED = {
+    "anonymous": dict.fromkeys(
+        [
+            "index",
+            "task_list",
+            "task_page",
+            "start",
+            "start_impersonated",
+            "run_row",
+            "run_info",
+            "rerun",
+        ],
+        LOGIN,
+    )
+    | dict.fromkeys(["api_start", "api_start_impersonated", "api_status"], UNAUTHORISED),
+    "staff_without_permissions": dict.fromkeys(
+        [
+            "index",
+            "task_list",
+            "task_page",
+            "start",
+            "start_impersonated",
+            "run_row",
+            "run_info",
+            "rerun",
+            "api_start",
+            "api_start_impersonated",
+            "api_status",
+        ],
+        FORBIDDEN,
+    ),
+    "starter": {
+        "index": 302,
+        "task_list": 200,
+        "task_page": 200,
+        "start": 302,
+        "start_impersonated": FORBIDDEN,
+        "run_row": 286,
+        "run_info": 200,
+        "rerun": 302,
+        "api_start": 202,
+        "api_start_impersonated": FORBIDDEN,
+        "api_status": 200,
+    },
+    "impersonator": {
+        "index": 302,
+        "task_list": 200,
+        "task_page": 200,
+        "start": 302,
+        "start_impersonated": 302,
+        "run_row": 286,
+        "run_info": 200,
+        "rerun": 302,
+        "api_start": 202,
+        "api_start_impersonated": 202,
+        "api_status": 200,
+    },
+    "other_application": {
+        "index": 302,
+        "task_list": MISSING,
+        "task_page": MISSING,
+        "start": MISSING,
+        "start_impersonated": MISSING,
+        "run_row": MISSING,
+        "run_info": MISSING,
+        "rerun": MISSING,
+        "api_start": MISSING,
+        "api_start_impersonated": MISSING,
+        "api_status": MISSING,
+    },
+}
+EXPECTED["non_staff"] = EXPECTED["anonymous"]
+MATRIX = [(role, action) for role in ROLES for action in EXPECTED[role]]
+
+
+@pytest.fixture
+def client_for(
+    pages_application: Application, other_pages_application: Application
+) -> Callable[[str], Client]:
+    def build(role: str) -> Client:
+        client = Client()
+        if role != "anonymous":
+            options = dict(ROLES[role])
+            other = options.pop("other", False)
+            user = make_user(
+                role,
+                applications=(other_pages_application if other else pages_application,),
+                **options,
+            )
+            client.force_login(user)
+        return client
+
+    return build
+
+
+@pytest.mark.parametrize(("role", "action"), MATRIX)
+def test_permission_matrix(client_for, a_run: TaskRun, role: str, action: str) -> None:
+    response = call(client_for(role), action, a_run)
+    expected = EXPECTED[role][action]
+    if expected == LOGIN:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+    else:
+        assert response.status_code == expected, response.content[:300]
+
+
+@pytest.mark.parametrize("action", ["start", "rerun", "api_start"])
+def test_csrf_is_enforced_on_every_post(
+    pages_application: Application, a_run: TaskRun, action: str
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(
+        make_user("careful", perms=("view", "start"), applications=(pages_application,))
+    )
+    assert call(client, action, a_run).status_code == 403
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_bearer_token_needs_no_csrf(pages_application: Application) -> None:
+    from limepkg_task_starter.services import api_token_create
+
+    user = make_user("robot", perms=("view", "start"), applications=(pages_application,))
+    _, key = api_token_create(user=user, name="ci")
+    client = Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        f"/api/v1/applications/demo/tasks/{DUMMY}/runs",
+        {"arguments": [4, 5]},
+        content_type="application/json",
+    )
+    assert response.status_code == 202
+    run = TaskRun.objects.get(id=response.json()["id"])
+    assert (run.arguments, run.started_by, run.origin) == ({"number": 4, "numberx": 5}, user, "api")
+    assert client.get(f"/api/v1/applications/demo/runs/{run.id}").json() == {
+        "id": run.id,
+        "status": "PENDING",
+        "result": None,
+    }
+
+
+def test_a_wrong_token_is_unauthorised(pages_application: Application) -> None:
+    client = Client(headers={"Authorization": "Bearer nope"})
+    assert client.get("/api/v1/applications/demo/runs/x").status_code == 401
