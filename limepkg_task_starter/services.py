@@ -217,9 +217,9 @@ def run_start(
 ) -> TaskRun:
     """Start an exposed task with arguments typed as JSON, checked against its signature.
 
-    Raises ``ArgumentsError`` (what is wrong with which argument), ``StartRefusedError`` (permission,
-    impersonation) or ``NotFoundError`` (not a task of this application); nothing is recorded
-    then. A broker that is down gives a run recorded as not sent, not an error.
+    Raises ``ArgumentsError`` (what is wrong with which argument), ``StartRefusedError``
+    (permission, impersonation) or ``NotFoundError`` (not a task of this application); nothing
+    is recorded then. A broker that is down gives a run recorded as not sent, not an error.
     """
     if task_name not in application.exposed_tasks:
         raise NotFoundError(NOT_EXPOSED.format(task=task_name, application=application.name))
