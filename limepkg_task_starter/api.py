@@ -82,6 +82,7 @@ def _application(request: HttpRequest, app_name: str) -> Any:
     "/applications/{app_name}/tasks/{task_name}/runs",
     response={202: Started, 400: Problem, 403: Problem, 404: Problem},
     summary="Start a task",
+    tags=["runs"],
 )
 def start_task(request: HttpRequest, app_name: str, task_name: str, body: StartRequest) -> Any:
     application = _application(request, app_name)
@@ -111,6 +112,7 @@ def start_task(request: HttpRequest, app_name: str, task_name: str, body: StartR
     "/applications/{app_name}/runs/{run_id}",
     response={200: RunStatus, 403: Problem, 404: Problem},
     summary="Read a run's status",
+    tags=["runs"],
 )
 def run_status(request: HttpRequest, app_name: str, run_id: str) -> Any:
     application = _application(request, app_name)

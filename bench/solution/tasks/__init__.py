@@ -1,5 +1,5 @@
-from . import trivial
+from . import many, trivial
 
 
 def get_task_modules():
-    return [trivial]
+    return [trivial, many]
