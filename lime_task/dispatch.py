@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -101,7 +102,12 @@ def publish(dispatch: Dispatch, task_id: str) -> None:
             dispatch.kwargs,
             task_id=task_id,
             queue=dispatch.route.queue,
-            headers={**application_headers(dispatch.app), **dispatch.route_headers},
+            headers={
+                **application_headers(dispatch.app),
+                **dispatch.route_headers,
+                headers.QUEUE_NAME: dispatch.route.queue,
+                headers.SENT_AT: time.time(),
+            },
         )
     except (BrokerError, OSError) as error:
         raise TaskNotSentError(task_id, f"the broker is unavailable ({error})") from error

@@ -15,7 +15,7 @@ from typing import Any
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Channel as SqlaChannel
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 
 POLLING_INTERVAL_SECONDS = 0.05
 
@@ -30,7 +30,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 class Channel(SqlaChannel):  # type: ignore[misc]
     def _engine_from_config(self) -> Any:
-        engine = super()._engine_from_config()
+        # Transport options are Celery's (visibility_timeout, ...), not SQLAlchemy's: the stock
+        # transport hands them to create_engine, which refuses them.
+        engine = create_engine(self.connection.client.hostname)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _tune_sqlite)
         return engine

@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 from celery import signals
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, connections
 from django.utils import timezone
 
-from lime_task import headers
+from lime_task import events, headers
 from lime_task.conf import tasks_config
 from lime_task.decorator import LimeTask
 from lime_task.exceptions import TaskFailure
@@ -38,6 +40,8 @@ HARD_TIME_LIMIT = "Ended by the hard time limit ({error})."
 SOFT_TIME_LIMIT = "Ended by the soft time limit."
 
 _backlog: deque[Callable[[], None]] = deque(maxlen=10_000)
+# task id -> (wall clock, monotonic) when the run started in this process.
+_started: dict[str, tuple[float, float]] = {}
 
 
 def _write(change: Callable[[], None]) -> None:
@@ -80,10 +84,81 @@ def on_task_prerun(
         args=list(args or ()),
         kwargs=dict(kwargs or {}),
         worker=request.hostname or "",
-        queue=delivery.get("routing_key") or "",
+        queue=values.get(headers.QUEUE_NAME) or delivery.get("routing_key") or "",
         scheduled=bool(values.get("periodic_task_name")),
     )
+    _started[task_id] = (time.time(), time.monotonic())
     _write(partial(services.run_mark_started, started=started, at=timezone.now()))
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+def _report(
+    task: Any,
+    task_id: str,
+    status: State,
+    result: Any,
+    error: BaseException | None,
+    reason: str = "",
+) -> None:
+    """The structured completion log line and the task event, once a run has finished."""
+    request = task.request
+    values = request.headers or {}
+    finished = time.time()
+    started_wall, started_monotonic = _started.pop(task_id, (None, None))
+    sent = values.get(headers.SENT_AT)
+    latency_ms = round((started_wall - float(sent)) * 1000, 1) if started_wall and sent else None
+    duration_ms = (
+        round((time.monotonic() - started_monotonic) * 1000, 1) if started_monotonic else None
+    )
+    fields = {
+        "task_id": task_id,
+        "task_name": task.name,
+        "task_queue": values.get(headers.QUEUE_NAME)
+        or (request.delivery_info or {}).get("routing_key", ""),
+        "task_user_id": values.get(headers.USER) or "",
+        "task_latency_ms": latency_ms,
+        "task_duration_ms": duration_ms,
+        "task_outcome": str(status),
+        "application": values.get(headers.APPLICATION) or "",
+    }
+    logger.info("Task %s [%s] %s", task.name, task_id, status, extra=fields)
+    if not settings.LIME_TASK_EVENTS:
+        return
+    outcome: events.Outcome = "success" if status == State.SUCCESS else "failure"
+    key = events.routing_key(task.name, outcome)
+    error_body = None
+    if error is not None:
+        error_body = {
+            "type": f"{type(error).__module__}.{type(error).__qualname__}",
+            "message": str(error),
+        }
+    events.publish_event(
+        task.app,
+        key,
+        {
+            "event": key,
+            "task_id": task_id,
+            "task_name": task.name,
+            "application": fields["application"],
+            "user": fields["task_user_id"],
+            "status": str(status),
+            "result": result,
+            "error": error_body,
+            "reason": reason,
+            "queue": fields["task_queue"],
+            "worker": request.hostname or "",
+            "sent_at": _iso(float(sent)) if sent else None,
+            "started_at": _iso(started_wall),
+            "finished_at": _iso(finished),
+            "latency_ms": latency_ms,
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 def _json_result(result: Any) -> tuple[Any, str]:
@@ -108,8 +183,10 @@ def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
                 finish, status=State.FAILURE, error_type="ResultNotSerialisable", reason=problem
             )
         )
+        _report(sender, sender.request.id, State.FAILURE, None, None, problem)
     else:
         _write(partial(finish, status=State.SUCCESS, result=value))
+        _report(sender, sender.request.id, State.SUCCESS, value, None)
 
 
 def _failure_reason(exception: BaseException) -> str:
@@ -133,19 +210,22 @@ def on_task_failure(
     if not _is_tracked(sender) or exception is None:
         return
     error_class = type(exception)
+    # TaskFailure's message is the run's result; any other error leaves no result.
+    result = exception.message if isinstance(exception, TaskFailure) else None
+    reason = _failure_reason(exception)
     _write(
         partial(
             services.run_mark_finished,
             task_id=task_id,
             status=State.FAILURE,
             at=timezone.now(),
-            # TaskFailure's message is the run's result; any other error leaves no result.
-            result=exception.message if isinstance(exception, TaskFailure) else None,
+            result=result,
             error_type=f"{error_class.__module__}.{error_class.__qualname__}",
             traceback=str(getattr(einfo, "traceback", "") or ""),
-            reason=_failure_reason(exception),
+            reason=reason,
         )
     )
+    _report(sender, task_id, State.FAILURE, result, exception, reason)
 
 
 @signals.task_revoked.connect

@@ -7,6 +7,7 @@ file, ``config/embedded.yaml`` by default), ``BROKER_URL``, ``LIME_PACKAGES``,
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -160,6 +161,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # applies to acks_late tasks only
+# Redis hands an unacknowledged (acks_late) message to another worker only after the visibility
+# timeout; keep it longer than your longest acks_late task. BROKER_TRANSPORT_OPTIONS (JSON) adds
+# or overrides kombu transport options.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    **json.loads(os.environ.get("BROKER_TRANSPORT_OPTIONS", "{}")),
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 # A broker that is down should fail a send within about a second, not hang the request.
@@ -174,6 +182,17 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Publish core.task.{name}.success.v1 / .failure.v1 after each run (see lime_task.events).
+LIME_TASK_EVENTS = _env_flag("LIME_TASK_EVENTS", default=True)
+LIME_TASK_FAILURE_EMAILS = [
+    address.strip()
+    for address in os.environ.get("LIME_TASK_FAILURE_EMAILS", "").split(",")
+    if address.strip()
+]
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "task-starter@localhost")
 
 LOGGING = {
     "version": 1,
@@ -185,12 +204,23 @@ LOGGING = {
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
     },
+    "filters": {
+        "truncate": {
+            "()": "lime_task.logs.TruncateMessages",
+            "max_size": LIME_TASKS.log_message_max_size,
+        }
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if os.environ.get("LOG_FORMAT") == "json" else "plain",
+            "filters": ["truncate"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"lime_task.dispatch": {"level": os.environ.get("LOG_ROUTING_LEVEL", "WARNING")}},
+    "loggers": {
+        # Routing decisions are logged on every send: INFO when you want them (they are
+        # structured: task_route_task, task_route_type, task_queue).
+        "lime_task.dispatch": {"level": os.environ.get("LOG_ROUTING_LEVEL", "WARNING")},
+    },
 }

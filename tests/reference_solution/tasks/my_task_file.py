@@ -70,3 +70,27 @@ def touch(app, path: str):
     with open(path, "a", encoding="utf-8") as marker:
         marker.write(f"ran for {app.name}\n")
     return f"touched {path}"
+
+
+@task(qos="asap")
+def urgent(app):
+    return "urgent done"
+
+
+@task
+def stubborn_sleeper(app, seconds: float):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        time.sleep(seconds)  # ignores the soft limit: only the hard limit can end it
+    return "never"
+
+
+@task(acks_late=True)
+def late_ack_sleeper(app, seconds: float, path: str):
+    with open(path, "a", encoding="utf-8") as marker:
+        marker.write("attempt\n")
+    time.sleep(seconds)
+    return f"slept {seconds}"
