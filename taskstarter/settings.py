@@ -166,6 +166,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # applies to acks_late tasks only
 # or overrides kombu transport options.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
+    # RabbitMQ: a send returns only once the broker has the message (publisher confirms).
+    "confirm_publish": True,
     **json.loads(os.environ.get("BROKER_TRANSPORT_OPTIONS", "{}")),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

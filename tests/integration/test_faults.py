@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -167,3 +169,43 @@ def test_database_outage_does_not_fail_the_task_and_the_history_catches_up(
         assert "Run history write deferred" in handler.log()
     finally:
         proxy.close()
+
+
+@pytest.mark.skipif(not settings.CELERY_BROKER_URL.startswith("amqp"),
+                    reason="restarts the RabbitMQ node")
+def test_rabbitmq_restart_during_a_burst_loses_no_run(
+    own_worker: Callable[..., WorkerProcess], live_demo_app: LimeApplication
+) -> None:
+    route = own_queue()
+    own_worker(queues=route["__queue"])
+    outcomes: list[str] = []
+
+    def send_burst(count: int) -> None:
+        try:
+            for number in range(count):
+                try:
+                    send_task(f"{TASKS}.my_task", live_demo_app, number, 1, **route)
+                    outcomes.append("sent")
+                except lime_task.TaskNotSentError:
+                    outcomes.append("not sent")
+                time.sleep(0.05)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    sender = threading.Thread(target=send_burst, args=(150,))
+    sender.start()
+    time.sleep(1)
+    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=60)
+    time.sleep(2)
+    subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=60)
+    sender.join(timeout=120)
+
+    def settled() -> bool:
+        return not TaskRun.objects.filter(status__in=["PENDING", "STARTED"]).exists()
+
+    wait_for(settled, 90, interval=0.5, what="every run to finish or be recorded as not sent")
+    runs = TaskRun.objects.all()
+    assert runs.count() == len(outcomes) == 150
+    assert runs.filter(status="SUCCESS", sent=True).count() == outcomes.count("sent")
+    assert runs.filter(status="FAILURE", sent=False).count() == outcomes.count("not sent")
+    assert outcomes.count("not sent") > 0, "the restart should have refused some sends"

@@ -1,5 +1,5 @@
-from . import many, trivial
+from . import many, priorities, trivial
 
 
 def get_task_modules():
-    return [trivial, many]
+    return [trivial, many, priorities]
