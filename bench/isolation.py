@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import Worker, percentile, purge, reset_database, wait  # noqa: E402
-import lime_task  # noqa: E402
-from limepkg_task_starter.models import WorkerHeartbeat  # noqa: E402
+import lime_task
+from bench.run import Worker, percentile, purge, reset_database, wait
+from limepkg_task_starter.models import WorkerHeartbeat
 
 PING = "bench.solution.tasks.priorities.ping"
 SLOW = "bench.solution.tasks.priorities.slow"
@@ -25,10 +25,24 @@ ASAP, BACKGROUND = "lime_task_queue_asap", "lime_task_queue_background"
 
 def start(queues: str, concurrency: int) -> Worker:
     hostname = f"iso-{uuid.uuid4().hex[:6]}@localhost"
-    worker = Worker([sys.executable, "manage.py", "taskhandler", "--queues", queues,
-                     "--concurrency", str(concurrency), "--hostname", hostname,
-                     "--without-mingle", "--without-gossip", "--without-heartbeat",
-                     "--loglevel", "WARNING"])
+    worker = Worker(
+        [
+            sys.executable,
+            "manage.py",
+            "taskhandler",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            hostname,
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ]
+    )
     wait(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(), 60)
     return worker
 
@@ -60,8 +74,10 @@ def scenario(name: str, workers: list[tuple[str, int]], backlog: int, samples: i
         purge()
         for worker in started:
             worker.stop()
-    print(f"| {name} | {idle * 1e3:.1f} ms | {loaded * 1e3:.1f} ms | {loaded / idle:.2f}× |",
-          flush=True)
+    print(
+        f"| {name} | {idle * 1e3:.1f} ms | {loaded * 1e3:.1f} ms | {loaded / idle:.2f}× |",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -69,14 +85,24 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=50)
     options = parser.parse_args()
-    print(f"asap p95 start → SUCCESS, idle vs with {options.backlog:,} slow background tasks "
-          "queued (Redis, PostgreSQL; target ≤ 2× with dedicated handlers)")
+    print(
+        f"asap p95 start → SUCCESS, idle vs with {options.backlog:,} slow background tasks "
+        "queued (Redis, PostgreSQL; target ≤ 2× with dedicated handlers)"
+    )
     print("| task handlers | idle p95 | loaded p95 | ratio |")
     print("| --- | --- | --- | --- |")
-    scenario("dedicated: asap -c 1, background -c 1", [(ASAP, 1), (BACKGROUND, 1)],
-             options.backlog, options.samples)
-    scenario("all-in-one: both queues -c 2", [(f"{ASAP},{BACKGROUND}", 2)],
-             options.backlog, options.samples)
+    scenario(
+        "dedicated: asap -c 1, background -c 1",
+        [(ASAP, 1), (BACKGROUND, 1)],
+        options.backlog,
+        options.samples,
+    )
+    scenario(
+        "all-in-one: both queues -c 2",
+        [(f"{ASAP},{BACKGROUND}", 2)],
+        options.backlog,
+        options.samples,
+    )
 
 
 if __name__ == "__main__":

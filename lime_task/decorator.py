@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -11,6 +12,16 @@ from lime_task.application import LimeApplication, application_from_headers
 from lime_task.exceptions import TaskFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
+# Set by celery beat on what it sends: the name of the periodic task.
+SCHEDULE_HEADER = "periodic_task_name"
+
+
+def scheduled_task_enabled(app: LimeApplication, task_name: str) -> bool:
+    """False when ``scheduled_tasks: {task_name: {enabled: false}}`` is in the app's config."""
+    section = app.config.get("scheduled_tasks") or {}
+    settings = section.get(task_name) if isinstance(section, dict) else None
+    return not (isinstance(settings, dict) and settings.get("enabled") is False)
 
 
 class LimeTask(Task):  # type: ignore[misc]
@@ -35,7 +46,16 @@ class LimeTask(Task):  # type: ignore[misc]
             return super().__call__(*args, **kwargs)
         # Called by the worker's tracer, which has already pushed this request; calling
         # ``super().__call__`` would push a second, header-less one.
-        app = application_from_headers(request.headers or {})
+        values = request.headers or {}
+        app = application_from_headers(values)
+        if values.get(SCHEDULE_HEADER) and not scheduled_task_enabled(app, self.name):
+            # Disabled in the application's configuration: it stays scheduled, but this
+            # stand-in runs instead of it.
+            logger.info(
+                "Scheduled task %s is disabled for application %s; skipped", self.name, app.name
+            )
+            request.lime_skipped = True
+            return None
         return self.run(app, *args, **kwargs)
 
 

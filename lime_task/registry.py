@@ -11,6 +11,7 @@ from celery import current_app
 
 from lime_task.decorator import LimeTask
 from lime_task.exceptions import UnknownTaskError
+from lime_task.schedule import ScheduledTask
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +50,21 @@ def load_packages(packages: Iterable[str]) -> list[ModuleType]:
             continue
         modules.extend(get_modules())
     return modules
+
+
+def load_scheduled_tasks(packages: Iterable[str]) -> list[tuple[str, ScheduledTask]]:
+    """Each package's ``tasks.register_scheduled_tasks()``, as (package, scheduled task) pairs."""
+    declared: list[tuple[str, ScheduledTask]] = []
+    for package in packages:
+        tasks_package = importlib.import_module(f"{package}.tasks")
+        register = getattr(tasks_package, "register_scheduled_tasks", None)
+        if register is None:
+            continue
+        for scheduled in register():
+            if not isinstance(scheduled, ScheduledTask):
+                raise TypeError(
+                    f"{package}.tasks.register_scheduled_tasks() returned {scheduled!r}, "
+                    "not a ScheduledTask"
+                )
+            declared.append((package, scheduled))
+    return declared

@@ -108,6 +108,12 @@ class TaskRun(models.Model):
         "worker lost, never picked up, time limit.",
     )
     sent = models.BooleanField("sent", default=True, help_text="Whether the broker took it.")
+    skipped = models.BooleanField(
+        "skipped",
+        default=False,
+        help_text="A scheduled run that did nothing: the task is disabled in the application "
+        "configuration.",
+    )
     origin = models.CharField("origin", max_length=16, choices=Origin.choices, default=Origin.CODE)
     in_history = models.BooleanField(
         "in history",
@@ -263,3 +269,61 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user})"
+
+
+class ScheduleDeclaration(models.Model):
+    """A schedule declared in code, as synced into django-celery-beat for one application.
+
+    ``declared`` is what the code said at the last sync: a cron or timezone an administrator
+    changed in the admin differs from it, and the sync leaves such a change alone.
+    """
+
+    application = models.ForeignKey(
+        Application,
+        on_delete=models.CASCADE,
+        to_field="name",
+        db_column="application_name",
+        related_name="schedule_declarations",
+        verbose_name="application",
+    )
+    key = models.CharField(
+        "key", max_length=255, help_text="The task's name, with #2, #3… for further schedules."
+    )
+    task_name = models.CharField("task", max_length=255)
+    package = models.CharField("package", max_length=255, help_text="Where it is declared.")
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        on_delete=models.CASCADE,
+        related_name="declaration",
+        verbose_name="periodic task",
+    )
+    declared = models.JSONField("declared schedule", default=dict)
+    removed_at = models.DateTimeField(
+        "removed from code",
+        null=True,
+        blank=True,
+        help_text="Set when the code stopped declaring it: the periodic task is disabled.",
+    )
+
+    class Meta:
+        verbose_name = "declared schedule"
+        constraints = [
+            models.UniqueConstraint(fields=["application", "key"], name="one_declaration_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}: {self.key}"
+
+
+class SchedulerLock(models.Model):
+    """Who may dispatch scheduled tasks: one scheduler holds the lease and renews it."""
+
+    name = models.CharField("name", max_length=64, primary_key=True)
+    holder = models.CharField("holder", max_length=255)
+    expires_at = models.DateTimeField("expires at")
+
+    class Meta:
+        verbose_name = "scheduler lock"
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder}"

@@ -10,11 +10,13 @@ from typing import Any
 
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task
 from lime_task.status import State, TaskStatus
-from limepkg_task_starter.models import Application, TaskRun
+from limepkg_task_starter.models import Application, ScheduleDeclaration, TaskRun
+from limepkg_task_starter.schedule_view import ScheduleSummary, summarise
 
 # Sending checks the application exists; names that did are remembered for a while, since the
 # foreign key still refuses a run for an application deleted in the meantime.
@@ -137,5 +139,24 @@ def run_for_user(*, user: Any, run_id: str) -> TaskRun | None:
     return (
         TaskRun.objects.filter(id=run_id, application__in=applications_for_user(user=user))
         .select_related("application", "started_by", "rerun_of")
+        .first()
+    )
+
+
+def schedules_for_task(*, application: Application, task_name: str) -> list[ScheduleSummary]:
+    """The task's schedules in this application, with their cron in words and next runs."""
+    declarations = ScheduleDeclaration.objects.filter(
+        application=application, task_name=task_name
+    ).select_related("periodic_task__crontab")
+    now = timezone.now()
+    return [summarise(d, now=now) for d in declarations if d.periodic_task.crontab_id]
+
+
+def declaration_for_user(*, user: Any, declaration_id: int) -> ScheduleDeclaration | None:
+    return (
+        ScheduleDeclaration.objects.filter(
+            id=declaration_id, application__in=applications_for_user(user=user)
+        )
+        .select_related("application", "periodic_task__crontab")
         .first()
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import uuid
@@ -18,18 +19,20 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from lime_task import headers
 from lime_task.application import LimeApplication
 from lime_task.dispatch import Dispatch, prepare, publish
 from lime_task.exceptions import NotFoundError, TaskNotSentError
 from lime_task.registry import get_task
 from lime_task.status import State
-from limepkg_task_starter.arguments import parse_arguments
+from limepkg_task_starter.arguments import parse_arguments, task_parameters
 from limepkg_task_starter.models import (
     ApiToken,
     Application,
     AuditAction,
     AuditEntry,
     Origin,
+    ScheduleDeclaration,
     TaskRun,
     WorkerHeartbeat,
 )
@@ -256,6 +259,46 @@ def run_rerun(*, user: Any, run: TaskRun) -> TaskRun:
     )
 
 
+def schedule_run_now(*, user: Any, declaration: ScheduleDeclaration) -> TaskRun:
+    """Start a scheduled task now, with its schedule's arguments and session user."""
+    if not user.has_perm("limepkg_task_starter.start_task"):
+        raise StartRefusedError(MAY_NOT_START)
+    periodic = declaration.periodic_task
+    values = json.loads(periodic.headers or "{}")
+    args = json.loads(periodic.args or "[]")
+    app = LimeApplication(
+        declaration.application_id,
+        user_name=values.get(headers.USER),
+        language=values.get(headers.LANGUAGE) or "en",
+    )
+    dispatch = prepare(declaration.task_name, app, list(args), {})
+    with transaction.atomic():
+        run = run_dispatch(
+            dispatch=dispatch,
+            origin=Origin.SCHEDULE,
+            started_by=user,
+            arguments=_named(declaration.task_name, args),
+        )
+        AuditEntry.objects.create(
+            actor=user,
+            actor_username=user.get_username(),
+            action=AuditAction.START,
+            application=declaration.application_id,
+            task_name=declaration.task_name,
+            run_as=app.user_name or "",
+            arguments=run.arguments,
+            run=run,
+            detail=f"Run now: {periodic.name}",
+        )
+    run.refresh_from_db(fields=["status", "sent", "reason"])
+    return run
+
+
+def _named(task_name: str, args: list[Any]) -> dict[str, Any]:
+    names = [p.name for p in task_parameters(get_task(task_name))]
+    return dict(zip(names, args, strict=False))
+
+
 # --- API tokens ---------------------------------------------------------------------------
 
 
@@ -344,6 +387,15 @@ def run_mark_finished(
         traceback=traceback,
         reason=reason,
         finished_at=at,
+    )
+
+
+SKIPPED = "Skipped: the task is disabled in the application configuration."
+
+
+def run_mark_skipped(*, task_id: str, at: datetime) -> None:
+    TaskRun.objects.filter(id=task_id).update(
+        status=State.REVOKED, skipped=True, reason=SKIPPED, finished_at=at
     )
 
 

@@ -175,6 +175,9 @@ def _json_result(result: Any) -> tuple[Any, str]:
 def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     if not _is_tracked(sender):
         return
+    if getattr(sender.request, "lime_skipped", False):
+        _write(partial(services.run_mark_skipped, task_id=sender.request.id, at=timezone.now()))
+        return
     value, problem = _json_result(result)
     finish = partial(services.run_mark_finished, task_id=sender.request.id, at=timezone.now())
     if problem:

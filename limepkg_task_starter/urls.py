@@ -21,6 +21,11 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
         path("runs/<str:run_id>/", page(views.run_info), name="run_info"),
         path("runs/<str:run_id>/row/", page(views.run_row), name="run_row"),
         path("runs/<str:run_id>/rerun/", page(views.run_rerun), name="run_rerun"),
+        path(
+            "schedules/<int:declaration_id>/run-now/",
+            page(views.schedule_run_now),
+            name="schedule_run_now",
+        ),
         path("<slug:app_name>/", page(views.task_list), name="task_list"),
         path("<slug:app_name>/tasks/<str:task_name>/", page(views.task_detail), name="task_detail"),
     ]

@@ -138,6 +138,7 @@ def _task_page(
             can_start=request.user.has_perm(START),
             can_view_runs=can_view_runs,
             impersonate_user=impersonate if request.user.has_perm(IMPERSONATE) else "",
+            schedules=selectors.schedules_for_task(application=application, task_name=task_name),
         ),
         status=status,
     )
@@ -255,3 +256,23 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
             can_view_traceback=request.user.has_perm(VIEW_TRACEBACK),
         ),
     )
+
+
+@require_POST
+def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSite) -> HttpResponse:
+    declaration = selectors.declaration_for_user(user=request.user, declaration_id=declaration_id)
+    if declaration is None:
+        raise Http404("No such schedule")
+    if not request.user.has_perm(START):
+        raise PermissionDenied
+    back = reverse(
+        "admin:task_starter:task_detail",
+        kwargs={"app_name": declaration.application_id, "task_name": declaration.task_name},
+    )
+    try:
+        run = services.schedule_run_now(user=request.user, declaration=declaration)
+    except (InvalidArgumentsError, UnknownTaskError) as error:
+        messages.error(request, f"Could not run now: {error}")
+        return HttpResponseRedirect(back)
+    _announce(request, run)
+    return HttpResponseRedirect(back)

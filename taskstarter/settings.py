@@ -182,7 +182,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # Celery's Django fixup closes every database connection before and after each task unless this
 # is set: a new PostgreSQL connection per task costs more than the task. Recycle them rarely.
 CELERY_DB_REUSE_MAX = 1000
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "limepkg_task_starter.scheduler:TaskStarterScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Publish core.task.{name}.success.v1 / .failure.v1 after each run (see lime_task.events).
 LIME_TASK_EVENTS = _env_flag("LIME_TASK_EVENTS", default=True)

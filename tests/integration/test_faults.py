@@ -171,8 +171,9 @@ def test_database_outage_does_not_fail_the_task_and_the_history_catches_up(
         proxy.close()
 
 
-@pytest.mark.skipif(not settings.CELERY_BROKER_URL.startswith("amqp"),
-                    reason="restarts the RabbitMQ node")
+@pytest.mark.skipif(
+    not settings.CELERY_BROKER_URL.startswith("amqp"), reason="restarts the RabbitMQ node"
+)
 def test_rabbitmq_restart_during_a_burst_loses_no_run(
     own_worker: Callable[..., WorkerProcess], live_demo_app: LimeApplication
 ) -> None:

@@ -1,0 +1,292 @@
+"""The scheduler: django-celery-beat's DatabaseScheduler, made to hold tens of thousands of
+schedules and to run as one dispatcher among several processes.
+
+What it changes, and why:
+
+* Changes are read incrementally. The stock scheduler reloads every enabled row and rebuilds
+  its heap after any change (and checks for changes on every tick); here only rows changed
+  since the last look are read, at most once a second, and only their heap entries move.
+* Entries are cheap. Rows that share a crontab share its parsed schedule, and taking the next
+  run of an entry does not parse the row again.
+* Bookkeeping is batched: ``last_run_at`` and ``total_run_count`` of everything dispatched are
+  written in one statement, after each burst of dispatches.
+* One dispatcher. A lease in the database (``SchedulerLock``) says which process dispatches;
+  another scheduler started by mistake waits, and takes over when the lease runs out.
+* Schedules declared in code are synced into the tables when the scheduler starts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from celery.beat import event_t
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
+
+from lime_task.conf import tasks_config
+from lime_task.registry import load_scheduled_tasks
+from limepkg_task_starter.models import SchedulerLock
+from limepkg_task_starter.schedule_sync import schedule_sync
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = "scheduler"
+# A standby scheduler takes over this long after the dispatching one stopped renewing.
+LEASE_SECONDS = float(os.environ.get("LIME_SCHEDULER_LEASE_SECONDS", "10"))
+RENEW_EVERY_SECONDS = LEASE_SECONDS / 3
+CHANGE_CHECK_SECONDS = 1.0
+# Rows saved up to this long before a check may commit after it: read them again next time.
+COMMIT_MARGIN = datetime.timedelta(seconds=10)
+STANDBY_SLEEP_SECONDS = 1.0
+
+
+class CachedEntry(ModelEntry):  # type: ignore[misc]
+    """A ModelEntry whose next run reuses the parsed row instead of reading it again."""
+
+    _schedules: dict[tuple[str, int], Any] = {}
+
+    def __init__(self, model: PeriodicTask, app: Any = None) -> None:
+        super().__init__(model, app=app)
+        if model.crontab_id is not None:
+            # Rows sharing a crontab share its parsed schedule (parsing is most of the cost).
+            key = ("crontab", model.crontab_id)
+            self.schedule = self._schedules.setdefault(key, self.schedule)
+
+    def __next__(self) -> CachedEntry:
+        self.model.last_run_at = self._default_now()
+        self.model.total_run_count += 1
+        self.model.no_changes = True
+        following = self.__class__.__new__(self.__class__)
+        following.__dict__.update(self.__dict__)
+        following.last_run_at = self.model.last_run_at
+        following.total_run_count = self.model.total_run_count
+        return following
+
+
+class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
+    Entry = CachedEntry
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._holds_lock = False
+        self._lock_checked = 0.0
+        self._changes_checked = 0.0
+        self._changed_since: datetime.datetime | None = None
+        self._known_change: datetime.datetime | None = None
+        self._current: dict[str, CachedEntry] = {}
+        self._crontabs: dict[int, tuple[Any, ...]] = {}
+        super().__init__(*args, **kwargs)
+
+    # --- Startup ------------------------------------------------------------------------------
+
+    def setup_schedule(self) -> None:
+        if tasks_config().enable_scheduled_tasks:
+            report = schedule_sync(declared=load_scheduled_tasks(settings.LIME_PACKAGES))
+            logger.info(
+                "Scheduled tasks synced: %d created, %d updated, %d removed",
+                report.created,
+                report.updated,
+                report.removed,
+            )
+        super().setup_schedule()
+
+    def enabled_models_qs(self) -> Any:
+        rows = PeriodicTask.objects.filter(enabled=True).select_related(
+            "crontab", "interval", "solar", "clocked"
+        )
+        if not tasks_config().enable_scheduled_tasks:
+            rows = rows.exclude(declaration__isnull=False)
+        return rows
+
+    def all_as_schedule(self) -> dict[str, CachedEntry]:
+        self._changed_since = timezone.now()
+        self._known_change = PeriodicTasks.last_change()
+        self._crontabs = _crontab_definitions()
+        CachedEntry._schedules.clear()
+        entries = {}
+        for model in self.enabled_models_qs():
+            try:
+                entries[model.name] = self.Entry(model, app=self.app)
+            except ValueError:
+                logger.exception("Schedule %s cannot be read; skipped", model.name)
+        self._current = entries
+        return entries
+
+    # --- Changes, incrementally -----------------------------------------------------------------
+
+    @property
+    def schedule(self) -> dict[str, CachedEntry]:
+        if self._schedule is None:
+            self._schedule = self.all_as_schedule()
+            return self._schedule
+        now = time.monotonic()
+        if now - self._changes_checked >= CHANGE_CHECK_SECONDS:
+            self._changes_checked = now
+            self._apply_changes()
+        return self._schedule
+
+    def _apply_changes(self) -> None:
+        try:
+            close_old_connections()
+            last_change = PeriodicTasks.last_change()
+            if last_change is None or last_change == self._known_change:
+                return
+            since = self._changed_since - COMMIT_MARGIN
+            self._changed_since = timezone.now()
+            self._known_change = last_change
+            # An edited crontab row changes its tasks without touching them.
+            crontabs = _crontab_definitions()
+            edited = [i for i, fields in crontabs.items() if self._crontabs.get(i) != fields]
+            self._crontabs = crontabs
+            for crontab_id in edited:
+                CachedEntry._schedules.pop(("crontab", crontab_id), None)
+            changed = list(
+                PeriodicTask.objects.filter(
+                    Q(date_changed__gte=since) | Q(crontab_id__in=edited)
+                ).select_related("crontab", "interval", "solar", "clocked")
+            )
+            existing = set(PeriodicTask.objects.values_list("name", flat=True))
+        except DatabaseError:
+            logger.exception("Reading schedule changes failed; retrying")
+            return
+        self.sync()
+        for model in changed:
+            self._replace(model)
+        for name in set(self._schedule) - existing:
+            self._drop(name)
+        if changed:
+            logger.info("Schedule changes in force: %d rows", len(changed))
+
+    def _replace(self, model: PeriodicTask) -> None:
+        excluded = not tasks_config().enable_scheduled_tasks and hasattr(model, "declaration")
+        if not model.enabled or excluded:
+            self._drop(model.name)
+            return
+        try:
+            entry = self.Entry(model, app=self.app)
+        except ValueError:
+            logger.exception("Schedule %s cannot be read; skipped", model.name)
+            return
+        self._schedule[model.name] = entry
+        self._current[model.name] = entry
+        if self._heap is not None:
+            is_due, next_time_to_run = self.is_due(entry)
+            heapq.heappush(
+                self._heap,
+                event_t(self._when(entry, 0 if is_due else next_time_to_run), 5, entry),
+            )
+
+    def _drop(self, name: str) -> None:
+        self._schedule.pop(name, None)
+        self._current.pop(name, None)
+        # Its heap event is skipped when it comes up (see tick).
+
+    def schedules_equal(self, *args: Any, **kwargs: Any) -> bool:
+        # The heap is kept in step incrementally; never rebuild it because the dict changed.
+        return self._heap is not None
+
+    # --- One dispatcher ------------------------------------------------------------------------
+
+    def _lease(self) -> bool:
+        now = time.monotonic()
+        if now - self._lock_checked < (RENEW_EVERY_SECONDS if self._holds_lock else 1.0):
+            return self._holds_lock
+        self._lock_checked = now
+        try:
+            self._holds_lock = acquire_lease(holder=self.holder)
+        except DatabaseError:
+            logger.exception("Scheduler lease check failed")
+            self._holds_lock = False
+        return self._holds_lock
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        was_holding = self._holds_lock
+        if not self._lease():
+            if was_holding:
+                logger.warning("Scheduler %s lost the dispatch lease; standing by", self.holder)
+            return STANDBY_SLEEP_SECONDS
+        if not was_holding:
+            logger.info("Scheduler %s holds the dispatch lease", self.holder)
+            # Another scheduler may have dispatched since we last read: start from the table.
+            self._schedule = None
+            self._heap = None
+        schedule = self.schedule
+        if self._heap is None:
+            self.old_schedulers = schedule
+            self.populate_heap()
+        heap = self._heap
+        # Skip events of entries that were changed or removed since they were pushed.
+        while heap and self._current.get(heap[0][2].name) is not heap[0][2]:
+            heapq.heappop(heap)
+        delay = super().tick(*args, **kwargs)
+        if delay > 0 and self._dirty:
+            self.sync()  # a burst of dispatches is over: record it in one statement
+        return float(delay)
+
+    def reserve(self, entry: CachedEntry) -> CachedEntry:
+        following = super().reserve(entry)
+        self._current[following.name] = following
+        self._schedule[following.name] = following
+        return following
+
+    # --- Bookkeeping, batched -----------------------------------------------------------------
+
+    def sync(self) -> None:
+        if not self._dirty or self._schedule is None:
+            return
+        names, self._dirty = self._dirty, set()
+        models = [self._schedule[n].model for n in names if n in self._schedule]
+        try:
+            close_old_connections()
+            with transaction.atomic():
+                # A bulk update does not send PeriodicTask's change signal, so it is not
+                # mistaken for an administrator's edit.
+                PeriodicTask.objects.bulk_update(models, ["last_run_at", "total_run_count"])
+        except DatabaseError:
+            logger.exception("Recording %d dispatches failed; retrying", len(models))
+            self._dirty |= names
+
+    def close(self) -> None:
+        super().close()
+        if self._holds_lock:
+            release_lease(holder=self.holder)
+
+
+def _crontab_definitions() -> dict[int, tuple[Any, ...]]:
+    return {
+        row[0]: row[1:]
+        for row in CrontabSchedule.objects.values_list(
+            "id", "minute", "hour", "day_of_week", "day_of_month", "month_of_year", "timezone"
+        )
+    }
+
+
+def acquire_lease(*, holder: str, seconds: float = LEASE_SECONDS) -> bool:
+    """Take or renew the dispatch lease; True when ``holder`` has it."""
+    now = timezone.now()
+    expires = now + datetime.timedelta(seconds=seconds)
+    taken = SchedulerLock.objects.filter(
+        Q(holder=holder) | Q(expires_at__lt=now), name=LOCK_NAME
+    ).update(holder=holder, expires_at=expires)
+    if taken:
+        return True
+    try:
+        with transaction.atomic():
+            SchedulerLock.objects.create(name=LOCK_NAME, holder=holder, expires_at=expires)
+    except DatabaseError:
+        return False  # another scheduler holds it (or just took it)
+    return True
+
+
+def release_lease(*, holder: str) -> None:
+    SchedulerLock.objects.filter(name=LOCK_NAME, holder=holder).delete()
