@@ -1,0 +1,100 @@
+"""The scheduler's own parts, in process: changes read incrementally, the lease, bookkeeping."""
+
+from __future__ import annotations
+
+import datetime
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+
+from limepkg_task_starter import scheduler as scheduler_module
+from limepkg_task_starter.models import SchedulerLock
+from limepkg_task_starter.scheduler import (
+    TaskStarterScheduler,
+    acquire_lease,
+    record_dispatches,
+    release_lease,
+)
+from taskstarter.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows(db: None) -> list[PeriodicTask]:
+    daily = CrontabSchedule.objects.create(minute="0", hour="4", timezone="UTC")
+    return [PeriodicTask.objects.create(name=f"job-{i}", task="t", crontab=daily) for i in range(3)]
+
+
+@pytest.fixture
+def loaded(rows: list[PeriodicTask], monkeypatch: pytest.MonkeyPatch) -> TaskStarterScheduler:
+    monkeypatch.setattr(scheduler_module, "CHANGE_CHECK_SECONDS", 0.0)
+    # It would close the test's connection, which holds the test's transaction.
+    monkeypatch.setattr(scheduler_module, "close_old_connections", lambda: None)
+    monkeypatch.setattr(scheduler_module, "COMMIT_MARGIN", datetime.timedelta(0))
+    scheduler = TaskStarterScheduler(app=celery_app, lazy=True)
+    assert set(scheduler.schedule) >= {"job-0", "job-1", "job-2"}
+    return scheduler
+
+
+def test_an_edit_replaces_one_entry_without_a_full_reload(loaded: TaskStarterScheduler) -> None:
+    every_minute = CrontabSchedule.objects.create(minute="*", hour="*", timezone="UTC")
+    periodic = PeriodicTask.objects.get(name="job-1")
+    periodic.crontab = every_minute
+    periodic.save()
+    untouched = loaded.schedule["job-0"]
+
+    with mock.patch.object(loaded, "all_as_schedule", side_effect=AssertionError("reload")):
+        schedule = loaded.schedule
+
+    assert schedule["job-1"].model.crontab_id == every_minute.id
+    assert schedule["job-0"] is untouched
+
+
+def test_an_edited_crontab_row_reaches_its_tasks(
+    loaded: TaskStarterScheduler, rows: list[PeriodicTask]
+) -> None:
+    crontab = rows[0].crontab
+    crontab.hour = "5"
+    crontab.save()
+    PeriodicTasks.update_changed()
+
+    assert [loaded.schedule[f"job-{i}"].schedule.hour for i in range(3)] == [{5}, {5}, {5}]
+
+
+def test_disabled_and_deleted_rows_leave_the_schedule(loaded: TaskStarterScheduler) -> None:
+    PeriodicTask.objects.filter(name="job-0").update(enabled=False, date_changed=timezone.now())
+    PeriodicTasks.update_changed()
+    PeriodicTask.objects.get(name="job-2").delete()
+
+    assert "job-0" not in loaded.schedule and "job-2" not in loaded.schedule
+    assert "job-1" in loaded.schedule
+
+
+def test_bookkeeping_is_one_batch_that_is_not_taken_for_an_edit(rows) -> None:
+    before = PeriodicTasks.last_change()
+    when = timezone.now()
+    record_dispatches([(when, 7, row.pk) for row in rows])
+    assert set(PeriodicTask.objects.values_list("last_run_at", "total_run_count")) == {(when, 7)}
+    assert PeriodicTasks.last_change() == before
+
+
+def test_one_lease_holder_at_a_time(db: None) -> None:
+    assert acquire_lease(holder="a", seconds=30)
+    assert not acquire_lease(holder="b", seconds=30)
+    assert acquire_lease(holder="a", seconds=30)  # renewing
+
+
+def test_an_expired_lease_is_taken_over(db: None) -> None:
+    assert acquire_lease(holder="a", seconds=30)
+    SchedulerLock.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert acquire_lease(holder="b")
+    assert SchedulerLock.objects.get().holder == "b"
+
+
+def test_a_released_lease_is_free(db: None) -> None:
+    acquire_lease(holder="a")
+    release_lease(holder="a")
+    assert acquire_lease(holder="b")
