@@ -27,7 +27,7 @@ def reference_declaration() -> list[ScheduledTask]:
     # The reference's example, with its task swapped for one of ours.
     return [
         ScheduledTask(
-            task=my_task_file.my_task,
+            task=my_task_file.weekly_report,
             session=SessionTask(user_name="integration-user", language="sv"),
             args=["arg1", {"test": "test"}, True, 1337, None],
             schedule=CronTab(hour=7, minute=30, day_of_week=1),
@@ -60,7 +60,7 @@ def test_reference_example_is_written_once_per_application(applications) -> None
 
     assert (report.created, report.errors) == (2, [])
     periodic = PeriodicTask.objects.get(
-        name="demo: tests.reference_solution.tasks.my_task_file.my_task"
+        name="demo: tests.reference_solution.tasks.my_task_file.weekly_report"
     )
     assert json.loads(periodic.args) == ["arg1", {"test": "test"}, True, 1337, None]
     assert json.loads(periodic.headers) | {} == {
@@ -99,7 +99,7 @@ def edit_in_admin(name: str, **crontab: str) -> None:
 
 def test_an_administrators_change_survives_later_syncs(applications) -> None:
     sync(reference_declaration())
-    name = "demo: tests.reference_solution.tasks.my_task_file.my_task"
+    name = "demo: tests.reference_solution.tasks.my_task_file.weekly_report"
     edit_in_admin(name, hour="9", timezone="Europe/Stockholm")
 
     changed_code = reference_declaration()[0]
@@ -121,7 +121,7 @@ def test_an_administrators_change_survives_later_syncs(applications) -> None:
         False,
     )
     untouched = PeriodicTask.objects.get(
-        name="other: tests.reference_solution.tasks.my_task_file.my_task"
+        name="other: tests.reference_solution.tasks.my_task_file.weekly_report"
     )
     assert (untouched.crontab.hour, untouched.crontab.minute) == ("6", "0")  # code change applies
 
@@ -220,3 +220,70 @@ def test_a_daily_0230_job_runs_exactly_once_when_clocks_fall_back() -> None:
     assert dispatches_over(datetime.datetime(2027, 10, 30, 12, tzinfo=UTC)) == [
         "2027-10-31T02:30+02:00"
     ]
+
+
+def test_enable_scheduled_tasks_false_keeps_declared_schedules_from_dispatch(
+    applications, settings
+) -> None:
+    from limepkg_task_starter.scheduler import TaskStarterScheduler
+    from taskstarter.celery import app as celery_app
+
+    sync(reference_declaration())
+    PeriodicTask.objects.create(
+        name="made in the admin",
+        task="x",
+        crontab=CrontabSchedule.objects.create(minute="0", hour="1"),
+    )
+    settings.LIME_TASKS = TasksConfig(enable_scheduled_tasks=False)
+    scheduler = TaskStarterScheduler(app=celery_app, lazy=True)
+    assert [row.name for row in scheduler.enabled_models_qs()] == ["made in the admin"]
+
+
+def test_the_task_page_shows_schedules_and_runs_one_now(applications, client) -> None:
+    from limepkg_task_starter.models import AuditEntry, TaskRun
+    from tests.limepkg_task_starter.conftest import make_user
+
+    demo = applications[0]
+    demo.config = {"limepkg_task_starter": {"tasks": [reference_declaration()[0].task_name]}}
+    demo.save()
+    sync(reference_declaration())
+    client.force_login(make_user("ada", perms=("view", "start"), applications=(demo,)))
+    page = client.get(f"/admin/task-starter/demo/tasks/{reference_declaration()[0].task_name}/")
+    html = page.content.decode()
+    assert "At 07:30 AM, only on Monday" in html and "<code>30 7 * * 1</code>" in html
+    assert html.count(":30 UTC</div>") == 5  # the next five runs
+    declaration = ScheduleDeclaration.objects.get(application=demo)
+
+    client.post(f"/admin/task-starter/schedules/{declaration.id}/run-now/")
+
+    run = TaskRun.objects.get()
+    assert (run.origin, run.run_as, run.args) == (
+        "schedule",
+        "integration-user",
+        ["arg1", {"test": "test"}, True, 1337, None],
+    )
+    assert run.arguments == {
+        "title": "arg1",
+        "options": {"test": "test"},
+        "flag": True,
+        "number": 1337,
+        "nothing": None,
+    }
+    assert AuditEntry.objects.get().detail == f"Run now: {declaration.periodic_task.name}"
+
+
+def test_a_bad_cron_field_is_named_in_the_admin_form(admin_client) -> None:
+    response = admin_client.post(
+        "/admin/django_celery_beat/crontabschedule/add/",
+        {
+            "minute": "61",
+            "hour": "*",
+            "day_of_week": "*",
+            "day_of_month": "*",
+            "month_of_year": "*",
+            "timezone": "UTC",
+        },
+    )
+    assert response.status_code == 200
+    assert "minute" in str(response.context["adminform"].form.errors)
+    assert not CrontabSchedule.objects.exists()

@@ -94,3 +94,8 @@ def late_ack_sleeper(app, seconds: float, path: str):
         marker.write("attempt\n")
     time.sleep(seconds)
     return f"slept {seconds}"
+
+
+@task
+def weekly_report(app, title, options, flag, number, nothing):
+    return f"{title} {options} {flag} {number} {nothing}"
