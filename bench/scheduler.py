@@ -12,6 +12,8 @@ missed and duplicate every-minute dispatches over the run.
 
 from __future__ import annotations
 
+# Import order matters here: bench.run sets Django up before any model is imported.
+
 import argparse
 import datetime
 import statistics
