@@ -95,7 +95,10 @@ def test_beat_dispatches_to_the_worker_and_the_history_shows_it(
     every(1, "every second", f"{TASKS}.dummy_task", [2, 3])
     beats.append(Beat(worker_logs, "solo"))
 
-    runs = wait_for(lambda: len(r := scheduled_runs()) >= 3 and r, 30, what="scheduled runs")
+    def finished() -> list[TaskRun]:
+        return [run for run in scheduled_runs() if run.finished_at is not None]
+
+    runs = wait_for(lambda: len(r := finished()) >= 3 and r, 30, what="scheduled runs")
     assert {(r.status, r.result, r.run_as) for r in runs[:3]} == {
         ("SUCCESS", 30, "integration-user")
     }
