@@ -49,11 +49,11 @@ def fill(runs: int) -> None:
             """
             INSERT INTO limepkg_task_starter_taskrun
                 (id, application_name, task_name, args, kwargs, arguments, status, result,
-                 error_type, traceback, reason, sent, origin, in_history, run_as, language,
+                 error_type, traceback, reason, sent, skipped, origin, in_history, run_as, language,
                  queue, route_type, worker, progress_message, created_at, started_at,
                  finished_at)
             SELECT 'page-' || i, 'pages', (%s::text[])[1 + (i %% %s)],
-                   '[]', '{}', '{"value": 1}', 'SUCCESS', '"done"', '', '', '', true, 'page', i <= %s, 'admin', 'en',
+                   '[]', '{}', '{"value": 1}', 'SUCCESS', '"done"', '', '', '', true, false, 'page', i <= %s, 'admin', 'en',
                    'lime_default_task_queue', 'default_queue', 'w', '',
                    now() - make_interval(secs => i), now() - make_interval(secs => i),
                    now() - make_interval(secs => i) + interval '20 ms'

@@ -313,10 +313,10 @@ def bench_recording(count: int, rows: int) -> None:
             """
             INSERT INTO limepkg_task_starter_taskrun
                 (id, application_name, task_name, args, kwargs, status, error_type, traceback,
-                 reason, sent, origin, in_history, run_as, language, queue, route_type, worker,
+                 reason, sent, skipped, origin, in_history, run_as, language, queue, route_type, worker,
                  progress_message, created_at)
             SELECT 'fill-' || i, %s, 'bench.task_' || (i %% 1000), '[]', '{}', 'SUCCESS',
-                   '', '', '', true, 'code', false, '', 'en', '', '', '', '',
+                   '', '', '', true, false, 'code', false, '', 'en', '', '', '', '',
                    now() - make_interval(secs => i)
             FROM generate_series(1, %s) AS i
             """,
