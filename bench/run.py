@@ -337,17 +337,23 @@ def bench_recording(count: int, rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--only", default="abcde", help="which measures, e.g. --only ae")
     options = parser.parse_args()
     quick = options.quick
     call_command("migrate", verbosity=0)
     reset_database()
     purge()
     print(f"Task Starter vs plain Celery on Redis + PostgreSQL ({os.cpu_count()} cores)")
-    bench_send(300 if quick else 2000)
-    bench_latency(50 if quick else 300)
-    bench_throughput(300 if quick else 3000)
-    bench_embedded(10 if quick else 50)
-    bench_recording(100 if quick else 500, 20_000 if quick else 1_000_000)
+    measures = {
+        "a": lambda: bench_send(300 if quick else 2000),
+        "b": lambda: bench_latency(50 if quick else 300),
+        "c": lambda: bench_throughput(300 if quick else 3000),
+        "d": lambda: bench_embedded(10 if quick else 50),
+        "e": lambda: bench_recording(100 if quick else 500, 20_000 if quick else 1_000_000),
+    }
+    for letter, run in measures.items():
+        if letter in options.only:
+            run()
     print()
     print("| measure | Task Starter | plain Celery | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
