@@ -9,42 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lime_task
-from bench.run import Worker, percentile, purge, reset_database, wait
-from limepkg_task_starter.models import WorkerHeartbeat
+from bench.run import percentile, purge, reset_database, start_our_worker
 
 PING = "bench.solution.tasks.priorities.ping"
 SLOW = "bench.solution.tasks.priorities.slow"
 ASAP, BACKGROUND = "lime_task_queue_asap", "lime_task_queue_background"
-
-
-def start(queues: str, concurrency: int) -> Worker:
-    hostname = f"iso-{uuid.uuid4().hex[:6]}@localhost"
-    worker = Worker(
-        [
-            sys.executable,
-            "manage.py",
-            "taskhandler",
-            "--queues",
-            queues,
-            "--concurrency",
-            str(concurrency),
-            "--hostname",
-            hostname,
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ]
-    )
-    wait(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(), 60)
-    return worker
 
 
 def asap_latencies(samples: int) -> list[float]:
@@ -62,7 +36,7 @@ def asap_latencies(samples: int) -> list[float]:
 def scenario(name: str, workers: list[tuple[str, int]], backlog: int, samples: int) -> None:
     reset_database()
     purge()
-    started = [start(queues, concurrency) for queues, concurrency in workers]
+    started = [start_our_worker(concurrency, queues) for queues, concurrency in workers]
     try:
         asap_latencies(5)  # warm up
         idle = percentile(asap_latencies(samples), 95)

@@ -97,7 +97,7 @@ class Worker:
         self.log.close()
 
 
-def start_our_worker(concurrency: int = 2) -> Worker:
+def start_our_worker(concurrency: int = 2, queues: str | None = None) -> Worker:
     hostname = f"bench-{uuid.uuid4().hex[:6]}@localhost"
     worker = Worker(
         [
@@ -113,6 +113,7 @@ def start_our_worker(concurrency: int = 2) -> Worker:
             "--without-heartbeat",
             "--loglevel",
             "WARNING",
+            *(["--queues", queues] if queues else []),
         ]
     )
     wait(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(), 60)

@@ -183,11 +183,14 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
     def _apply_changes(self) -> None:
         try:
             close_old_connections()
+            checked_at = timezone.now()
             last_change = PeriodicTasks.last_change()
             if last_change is None or last_change == self._known_change:
+                # Nothing committed since the last look: later rows are newer than this.
+                self._changed_since = checked_at
                 return
             since = self._changed_since - COMMIT_MARGIN
-            self._changed_since = timezone.now()
+            self._changed_since = checked_at
             self._known_change = last_change
             # An edited crontab row changes its tasks without touching them.
             crontabs = _crontab_definitions()

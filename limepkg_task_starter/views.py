@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -219,25 +220,34 @@ def run_row(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespon
     return response_class(response.content)
 
 
+def _start_and_go_back(
+    request: HttpRequest, app_name: str, task_name: str, start: Callable[[], TaskRun], what: str
+) -> HttpResponse:
+    """Start a run, say how it went in a message, and return to the task page."""
+    back = reverse(
+        "admin:task_starter:task_detail", kwargs={"app_name": app_name, "task_name": task_name}
+    )
+    try:
+        _announce(request, start())
+    except services.StartRefusedError as error:
+        messages.error(request, str(error))
+    except (ArgumentsError, InvalidArgumentsError, NotFoundError, UnknownTaskError) as error:
+        messages.error(request, f"Could not {what}: {error}")
+    return HttpResponseRedirect(back)
+
+
 @require_POST
 def run_rerun(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpResponse:
     run = _run(request, run_id)
     if not request.user.has_perm(START):
         raise PermissionDenied
-    back = reverse(
-        "admin:task_starter:task_detail",
-        kwargs={"app_name": run.application_id, "task_name": run.task_name},
+    return _start_and_go_back(
+        request,
+        run.application_id,
+        run.task_name,
+        lambda: services.run_rerun(user=request.user, run=run),
+        "run again",
     )
-    try:
-        rerun = services.run_rerun(user=request.user, run=run)
-    except services.StartRefusedError as error:
-        messages.error(request, str(error))
-        return HttpResponseRedirect(back)
-    except (ArgumentsError, InvalidArgumentsError, NotFoundError, UnknownTaskError) as error:
-        messages.error(request, f"Could not run again: {error}")
-        return HttpResponseRedirect(back)
-    _announce(request, rerun)
-    return HttpResponseRedirect(back)
 
 
 @require_GET
@@ -265,14 +275,10 @@ def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSi
         raise Http404("No such schedule")
     if not request.user.has_perm(START):
         raise PermissionDenied
-    back = reverse(
-        "admin:task_starter:task_detail",
-        kwargs={"app_name": declaration.application_id, "task_name": declaration.task_name},
+    return _start_and_go_back(
+        request,
+        declaration.application_id,
+        declaration.task_name,
+        lambda: services.schedule_run_now(user=request.user, declaration=declaration),
+        "run now",
     )
-    try:
-        run = services.schedule_run_now(user=request.user, declaration=declaration)
-    except (InvalidArgumentsError, UnknownTaskError) as error:
-        messages.error(request, f"Could not run now: {error}")
-        return HttpResponseRedirect(back)
-    _announce(request, run)
-    return HttpResponseRedirect(back)
