@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerError
@@ -46,9 +47,14 @@ class Dispatch:
         return str(self.task.name)
 
 
+@lru_cache(maxsize=4096)
+def _signature(task: LimeTask) -> inspect.Signature:
+    return inspect.signature(task.run)
+
+
 def check_signature(task: LimeTask, args: list[Any], kwargs: Mapping[str, Any]) -> None:
     """The arguments must bind to the task function after its application parameter."""
-    signature = inspect.signature(task.run)
+    signature = _signature(task)
     try:
         signature.bind(None, *args, **kwargs)
     except TypeError as error:

@@ -8,7 +8,9 @@ from celery import current_task
 
 # Writes closer together than this are skipped (the last one, done == total, always goes out).
 MIN_INTERVAL_SECONDS = 0.25
-_last_write: dict[str, float] = {}
+# A prefork worker process runs one task at a time, so the last write is all there is to
+# remember (in a threads pool this only throttles less, never wrongly).
+_last_write: tuple[str, float] = ("", 0.0)
 
 
 def report_progress(done: int, total: int, message: str = "") -> None:
@@ -17,12 +19,12 @@ def report_progress(done: int, total: int, message: str = "") -> None:
     task_id = getattr(request, "id", None)
     if task_id is None or getattr(request, "is_eager", False):
         return
+    global _last_write
     now = time.monotonic()
-    if done < total and now - _last_write.get(task_id, 0.0) < MIN_INTERVAL_SECONDS:
+    last_task, last_time = _last_write
+    if done < total and last_task == task_id and now - last_time < MIN_INTERVAL_SECONDS:
         return
-    _last_write[task_id] = now
-    if done >= total:
-        _last_write.pop(task_id, None)
+    _last_write = (task_id, now)
 
     from limepkg_task_starter.services import run_set_progress
 

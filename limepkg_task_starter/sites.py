@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
@@ -20,8 +18,3 @@ class TaskStarterAdminSite(admin.AdminSite):
             path("task-starter/", include((task_starter_urls(self), "task_starter"))),
             *super().get_urls(),
         ]
-
-    def each_context(self, request: Any) -> dict[str, Any]:
-        context = super().each_context(request)
-        context["task_starter_enabled"] = True
-        return context
