@@ -22,13 +22,14 @@ from lime_task.exceptions import (
     UnknownTaskError,
 )
 from lime_task.progress import report_progress
-from lime_task.status import State, TaskStatus, get_status
+from lime_task.status import Origin, State, TaskStatus, get_status, wait_for_status
 
 __all__ = [
     "InvalidArgumentsError",
     "LimeApplication",
     "LimeTask",
     "NotFoundError",
+    "Origin",
     "State",
     "TaskFailure",
     "TaskNotSentError",
@@ -39,4 +40,5 @@ __all__ = [
     "report_progress",
     "send_task",
     "task",
+    "wait_for_status",
 ]

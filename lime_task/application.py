@@ -7,12 +7,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from lime_task import headers
+from lime_task.backend import get_backend
+from lime_task.config import DEFAULT_LANGUAGE, ApplicationConfig, parse_application_config
 from lime_task.exceptions import NotFoundError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-DEFAULT_LANGUAGE = "en"
+UNKNOWN_APPLICATION = "No application named {name!r}"
 
 
 class LimeApplication:
@@ -53,12 +55,12 @@ class LimeApplication:
 
     @cached_property
     def config(self) -> Mapping[str, Any]:
-        from limepkg_task_starter.selectors import application_config_get
+        return _config_of(self.name)
 
-        config = application_config_get(name=self.name)
-        if config is None:
-            raise NotFoundError(f"No application named {self.name!r}")
-        return config
+    @cached_property
+    def typed_config(self) -> ApplicationConfig:
+        """``config`` checked and typed: ``language``, ``timezone``, ``scheduled_tasks``…"""
+        return parse_application_config(self.config)
 
     @cached_property
     def user(self) -> AbstractBaseUser | None:
@@ -74,27 +76,30 @@ def get_application(
     name: str, *, user_name: str | None = None, language: str | None = None
 ) -> LimeApplication:
     """The application called ``name``, checked to exist; raises :class:`NotFoundError`."""
-    from limepkg_task_starter.selectors import application_config_get
-
-    config = application_config_get(name=name)
-    if config is None:
-        raise NotFoundError(f"No application named {name!r}")
+    config = _config_of(name)
     return LimeApplication(
         name,
         user_name=user_name,
-        language=language or str(config.get("language", DEFAULT_LANGUAGE)),
+        language=language or parse_application_config(config).language,
         config=config,
     )
+
+
+def _config_of(name: str) -> Mapping[str, Any]:
+    config = get_backend().application_config(name)
+    if config is None:
+        raise NotFoundError(UNKNOWN_APPLICATION.format(name=name))
+    return config
 
 
 def as_application(app: LimeApplication | str) -> LimeApplication:
     return app if isinstance(app, LimeApplication) else LimeApplication(str(app))
 
 
-def application_headers(app: LimeApplication) -> dict[str, str | None]:
+def application_headers(app: LimeApplication) -> dict[str, str]:
     return {
         headers.APPLICATION: app.name,
-        headers.USER: app.user_name,
+        headers.USER: app.user_name or "",
         headers.LANGUAGE: app.language,
     }
 
@@ -107,6 +112,6 @@ def application_from_headers(values: Mapping[str, Any]) -> LimeApplication:
         )
     return LimeApplication(
         str(name),
-        user_name=values.get(headers.USER),
+        user_name=values.get(headers.USER) or None,
         language=values.get(headers.LANGUAGE) or DEFAULT_LANGUAGE,
     )

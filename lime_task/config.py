@@ -1,9 +1,14 @@
-"""The task handler configuration: the ``tasks:`` section of the application stack config.
+"""Configuration, read and checked in one place.
 
-The keys and their defaults follow the Lime task handler reference. The file is YAML or JSON
-(``LIME_CONFIG`` names it); single keys can be overridden from the environment with
-``LIME_TASKS_<KEY>`` (for example ``LIME_TASKS_TASK_TIME_LIMIT=60``), and the broker and result
-backend also with the conventional ``BROKER_URL`` and ``RESULT_BACKEND_URL``.
+* The task handler configuration: the ``tasks:`` section of the application stack config. The
+  keys and their defaults follow the Lime task handler reference. The file is YAML or JSON
+  (``LIME_CONFIG`` names it); single keys can be overridden from the environment with
+  ``LIME_TASKS_<KEY>`` (for example ``LIME_TASKS_TASK_TIME_LIMIT=60``), and the broker and result
+  backend also with the conventional ``BROKER_URL`` and ``RESULT_BACKEND_URL``. The settings
+  load it once; ``tasks_config()`` is the one in force.
+* An application's configuration (``ApplicationConfig``): its ``language``, ``timezone``,
+  ``scheduled_tasks`` and the ``limepkg_task_starter`` section, as under ``config:`` in a
+  Lime-style application config.
 """
 
 from __future__ import annotations
@@ -13,9 +18,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from django.conf import settings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_LANGUAGE = "en"
+DEFAULT_TASK_HISTORY = 10
 
 DEFAULT_QOS_QUEUES = {
     "asap": "lime_task_queue_asap",
@@ -130,3 +140,100 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> S
     return StackConfig(
         tasks=TasksConfig.model_validate(tasks), packages=list(dict.fromkeys(packages))
     )
+
+
+def tasks_config() -> TasksConfig:
+    """The task handler configuration in force, as the Django settings loaded it."""
+    config: TasksConfig = settings.LIME_TASKS
+    return config
+
+
+# --- An application's configuration ---------------------------------------------------------
+
+
+class TaskStarterSection(BaseModel):
+    """``limepkg_task_starter:`` in an application's config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_history: int = Field(
+        default=DEFAULT_TASK_HISTORY, ge=1, le=10_000, description="Runs kept per task."
+    )
+    impersonate_user: str = Field(
+        default="", description="The user 'Start task as user …' runs tasks as."
+    )
+    tasks: list[str] = Field(default_factory=list, description="The tasks the Task starter shows.")
+
+    @field_validator("impersonate_user", mode="before")
+    @classmethod
+    def _none_is_nobody(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class ScheduledTaskSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+
+
+class ApplicationConfig(BaseModel):
+    """An application's config mapping. Keys it does not know are kept for solution code."""
+
+    model_config = ConfigDict(extra="allow")
+
+    language: str = Field(default=DEFAULT_LANGUAGE, min_length=1, max_length=16)
+    timezone: str | None = Field(
+        default=None, description="The zone its schedules run in; the tasks config's by default."
+    )
+    scheduled_tasks: dict[str, ScheduledTaskSetting] = Field(default_factory=dict)
+    limepkg_task_starter: TaskStarterSection = Field(default_factory=TaskStarterSection)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as error:
+                raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: Any) -> Any:
+        return DEFAULT_LANGUAGE if value is None else value
+
+    @field_validator("scheduled_tasks", "limepkg_task_starter", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def scheduled_task_enabled(self, task_name: str) -> bool:
+        setting = self.scheduled_tasks.get(task_name)
+        return setting is None or setting.enabled
+
+
+class InvalidApplicationConfigError(ValueError):
+    """An application config that does not fit the schema; the message names each bad key."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+def parse_application_config(config: Mapping[str, Any] | None) -> ApplicationConfig:
+    """Check an application's config; raises :class:`InvalidApplicationConfigError`."""
+    try:
+        return ApplicationConfig.model_validate(dict(config or {}))
+    except ValidationError as error:
+        raise InvalidApplicationConfigError(
+            [
+                f"{'.'.join(str(part) for part in e['loc']) or 'config'}: {e['msg']}"
+                for e in error.errors()
+            ]
+        ) from error

@@ -15,16 +15,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
 # Set by celery beat on what it sends: the name of the periodic task.
 SCHEDULE_HEADER = "periodic_task_name"
+# Set on the request of a scheduled run that did nothing (the task is disabled).
+SKIPPED = "lime_skipped"
 
 
-def scheduled_task_enabled(app: LimeApplication, task_name: str) -> bool:
-    """False when ``scheduled_tasks: {task_name: {enabled: false}}`` is in the app's config."""
-    section = app.config.get("scheduled_tasks") or {}
-    settings = section.get(task_name) if isinstance(section, dict) else None
-    return not (isinstance(settings, dict) and settings.get("enabled") is False)
-
-
-class LimeTask(Task):  # type: ignore[misc]
+class LimeTask(Task[Any, Any]):
     """A Celery task whose function receives the sender's application first.
 
     The worker builds the :class:`LimeApplication` from the message headers that
@@ -48,13 +43,13 @@ class LimeTask(Task):  # type: ignore[misc]
         # ``super().__call__`` would push a second, header-less one.
         values = request.headers or {}
         app = application_from_headers(values)
-        if values.get(SCHEDULE_HEADER) and not scheduled_task_enabled(app, self.name):
+        if values.get(SCHEDULE_HEADER) and not app.typed_config.scheduled_task_enabled(self.name):
             # Disabled in the application's configuration: it stays scheduled, but this
             # stand-in runs instead of it.
             logger.info(
                 "Scheduled task %s is disabled for application %s; skipped", self.name, app.name
             )
-            request.lime_skipped = True
+            setattr(request, SKIPPED, True)
             return None
         return self.run(app, *args, **kwargs)
 
@@ -79,6 +74,7 @@ def task(
 
     def register(fn: Callable[..., Any]) -> Any:
         options.setdefault("name", task_name_of(fn))
-        return shared_task(base=LimeTask, qos=qos, **options)(fn)
+        # Celery's typing knows shared_task's options one by one, not passed through as here.
+        return shared_task(base=LimeTask, qos=qos, **options)(fn)  # type: ignore[no-untyped-call]
 
     return register(func) if func is not None else register

@@ -6,7 +6,6 @@ import inspect
 import json
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,12 +15,13 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from lime_task import headers
 from lime_task.application import LimeApplication, application_headers, as_application
-from lime_task.conf import tasks_config
+from lime_task.backend import get_backend
+from lime_task.config import tasks_config
 from lime_task.decorator import LimeTask
 from lime_task.exceptions import InvalidArgumentsError, TaskNotSentError
 from lime_task.registry import get_task
 from lime_task.routing import Route, route_task
-from lime_task.status import State, TaskStatus
+from lime_task.status import Origin, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +86,18 @@ def prepare(
     check_arguments(args, kwargs)
     route_headers = {k: str(v) for k, v in (route_headers or {}).items() if v}
     route = route_task(tasks_config(), task_name, task_qos=found.qos, message_headers=route_headers)
-    logger.info(
-        "Task %s routed to %s (%s)",
-        task_name,
-        route.queue,
-        route.route_type,
-        extra={
-            "task_route_task": task_name,
-            "task_route_type": str(route.route_type),
-            "task_queue": route.queue,
-        },
-    )
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "Task %s routed to %s (%s)",
+            task_name,
+            route.queue,
+            route.route_type,
+            extra={
+                "task_route_task": task_name,
+                "task_route_type": str(route.route_type),
+                "task_queue": route.queue,
+            },
+        )
     return Dispatch(found, as_application(app), args, kwargs, route, dict(route_headers))
 
 
@@ -104,7 +105,7 @@ def publish(dispatch: Dispatch, task_id: str) -> None:
     """Put the message on the broker; a broker that cannot take it raises TaskNotSentError."""
     try:
         dispatch.task.apply_async(
-            dispatch.args,
+            tuple(dispatch.args),
             dispatch.kwargs,
             task_id=task_id,
             queue=dispatch.route.queue,
@@ -112,15 +113,11 @@ def publish(dispatch: Dispatch, task_id: str) -> None:
                 **application_headers(dispatch.app),
                 **dispatch.route_headers,
                 headers.QUEUE_NAME: dispatch.route.queue,
-                headers.SENT_AT: time.time(),
+                headers.SENT_AT: str(time.time()),
             },
         )
     except (BrokerError, OSError) as error:
         raise TaskNotSentError(task_id, f"the broker is unavailable ({error})") from error
-
-
-# Set by lime_task.testing.capture_dispatches(): sends are recorded here instead of going out.
-_captured: list[Dispatch] | None = None
 
 
 def send_task(task_name: str, app: LimeApplication | str, *args: Any, **kwargs: Any) -> TaskStatus:
@@ -130,14 +127,8 @@ def send_task(task_name: str, app: LimeApplication | str, *args: Any, **kwargs: 
     ``__qos_category`` (``send_task(name, app, 1, **{"__qos_category": "asap"})``); these are
     sent as message headers, not as task arguments.
     """
-    route_headers = {name: kwargs.pop(name) for name in headers.ROUTING_HEADERS if name in kwargs}
+    route_headers: dict[str, str] = {
+        name: str(kwargs.pop(name)) for name in headers.ROUTING_HEADERS if name in kwargs
+    }
     dispatch = prepare(task_name, app, list(args), kwargs, route_headers)
-    if _captured is not None:
-        _captured.append(dispatch)
-        return TaskStatus(str(uuid.uuid4()), State.PENDING)
-
-    from limepkg_task_starter.models import Origin
-    from limepkg_task_starter.services import run_dispatch
-
-    run = run_dispatch(dispatch=dispatch, origin=Origin.CODE)
-    return TaskStatus(run.id, run.status)
+    return get_backend().send(dispatch, origin=Origin.CODE)

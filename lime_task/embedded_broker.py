@@ -28,18 +28,22 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Channel(SqlaChannel):  # type: ignore[misc]
+class Channel(SqlaChannel):
     def _engine_from_config(self) -> Any:
         # Transport options are Celery's (visibility_timeout, ...), not SQLAlchemy's: the stock
         # transport hands them to create_engine, which refuses them.
-        engine = create_engine(self.connection.client.hostname)
+        client = self.connection.client
+        if client is None or not client.hostname:
+            raise ValueError("The embedded broker needs a URL: embedded+sqlite:///path")
+        engine = create_engine(str(client.hostname))
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _tune_sqlite)
         return engine
 
-    def _get(self, queue: str) -> Any:
-        obj = self._get_or_create(queue)
-        session = self.session
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        # kombu's SQLAlchemy channel is untyped: its helpers are not seen by the type checker.
+        obj = self._get_or_create(queue)  # type: ignore[attr-defined]
+        session: Any = self.session
         if session.bind.name == "sqlite":
             session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
         try:
@@ -59,7 +63,7 @@ class Channel(SqlaChannel):  # type: ignore[misc]
             session.commit()
 
 
-class Transport(SqlaTransport):  # type: ignore[misc]
+class Transport(SqlaTransport):
     Channel = Channel
     polling_interval = POLLING_INTERVAL_SECONDS
     driver_type = "embedded"

@@ -6,6 +6,8 @@ import time
 
 from celery import current_task
 
+from lime_task.backend import get_backend
+
 # Writes closer together than this are skipped (the last one, done == total, always goes out).
 MIN_INTERVAL_SECONDS = 0.25
 # A prefork worker process runs one task at a time, so the last write is all there is to
@@ -25,7 +27,4 @@ def report_progress(done: int, total: int, message: str = "") -> None:
     if done < total and last_task == task_id and now - last_time < MIN_INTERVAL_SECONDS:
         return
     _last_write = (task_id, now)
-
-    from limepkg_task_starter.services import run_set_progress
-
-    run_set_progress(task_id=task_id, done=done, total=total, message=message)
+    get_backend().report_progress(task_id, done=done, total=total, message=message)

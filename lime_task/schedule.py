@@ -9,7 +9,7 @@ from typing import Any
 from celery.schedules import crontab
 
 
-class CronTab(crontab):  # type: ignore[misc]
+class CronTab(crontab):
     """Celery's crontab: fields left out mean every value, and ``day_of_week`` 0 is Sunday."""
 
     def __init__(

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django_celery_results.models import GroupResult, TaskResult
 
+from lime_task.config import InvalidApplicationConfigError, parse_application_config
 from limepkg_task_starter.models import (
     ApiToken,
     Application,
@@ -10,10 +14,12 @@ from limepkg_task_starter.models import (
     TaskRun,
     WorkerHeartbeat,
 )
-from limepkg_task_starter.services import api_token_create
+from limepkg_task_starter.services.tokens import api_token_create
+
+CONFIG_NOT_A_MAPPING = "The configuration must be a JSON object."
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     """Runs and heartbeats are written by the task handler; the admin only reads them."""
 
     def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
@@ -23,8 +29,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ApplicationForm(forms.ModelForm[Application]):
+    class Meta:
+        model = Application
+        fields = ["name", "members", "config"]
+
+    def clean_config(self) -> Any:
+        config = self.cleaned_data["config"]
+        if not isinstance(config, dict):
+            raise forms.ValidationError(CONFIG_NOT_A_MAPPING)
+        try:
+            parse_application_config(config)
+        except InvalidApplicationConfigError as error:
+            raise forms.ValidationError(error.messages) from error
+        return config
+
+
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
+class ApplicationAdmin(admin.ModelAdmin[Application]):
+    form = ApplicationForm
     list_display = ["name", "task_history", "impersonate_user"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
@@ -101,7 +124,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = ["name", "user", "created_at"]
     fields = ["name", "user"]
     autocomplete_fields = ["user"]

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
-from lime_task.exceptions import InvalidArgumentsError, NotFoundError
-from limepkg_task_starter import selectors, services
+from lime_task.status import Origin
+from limepkg_task_starter import selectors
 from limepkg_task_starter.arguments import ArgumentsError
-from limepkg_task_starter.models import ApiToken, Origin
+from limepkg_task_starter.models import ApiToken
+from limepkg_task_starter.permissions import VIEW_RUNS
+from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
+from limepkg_task_starter.services import starting
+from limepkg_task_starter.services.tokens import api_token_hash
 
-VIEW_RUNS = "limepkg_task_starter.view_taskrun"
+ARGUMENTS_DO_NOT_FIT = "The arguments do not fit the task."
+MAY_NOT_VIEW_RUNS = "You may not view runs."
+NO_SUCH_APPLICATION = "No such application"
+NO_SUCH_RUN = "No such run"
+
+
+class ApiRequest(HttpRequest):
+    """A request that passed authentication: ``auth`` is the user it acts as."""
+
+    auth: Any
 
 
 class StaffSession(SessionAuth):
@@ -31,9 +43,7 @@ class BearerToken(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         found = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=services.api_token_hash(token))
-            .first()
+            ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(token)).first()
         )
         if found is None or not (found.user.is_active and found.user.is_staff):
             return None
@@ -48,6 +58,20 @@ api = NinjaAPI(
     auth=[BearerToken(), StaffSession(csrf=True)],
     urls_namespace="task_starter_api",
 )
+
+
+def _refused(request: HttpRequest, error: Exception | type[Exception]) -> HttpResponse:
+    """Every refused start: one status per refusal type, and a Problem body."""
+    assert isinstance(error, Exception)  # ninja hands handlers the exception raised
+    messages = refusal_messages(error)
+    detail = ARGUMENTS_DO_NOT_FIT if isinstance(error, ArgumentsError) else messages[0]
+    return api.create_response(
+        request, {"detail": detail, "errors": messages}, status=refusal_status(error)
+    )
+
+
+for _refusal in REFUSALS:
+    api.add_exception_handler(_refusal, _refused)
 
 
 class StartRequest(Schema):
@@ -71,10 +95,10 @@ class Problem(Schema):
     errors: list[str] = []
 
 
-def _application(request: HttpRequest, app_name: str) -> Any:
+def _application(request: ApiRequest, app_name: str) -> Any:
     application = selectors.application_for_user(user=request.auth, name=app_name)
     if application is None:
-        raise HttpError(404, "No such application")
+        raise HttpError(404, NO_SUCH_APPLICATION)
     return application
 
 
@@ -84,27 +108,19 @@ def _application(request: HttpRequest, app_name: str) -> Any:
     summary="Start a task",
     tags=["runs"],
 )
-def start_task(request: HttpRequest, app_name: str, task_name: str, body: StartRequest) -> Any:
-    application = _application(request, app_name)
-    try:
-        run = services.run_start(
-            user=request.auth,
-            application=application,
-            task_name=task_name,
-            arguments_json=json.dumps(body.arguments),
-            as_impersonation=body.run_as == "impersonation",
-            origin=Origin.API,
-        )
-    except ArgumentsError as error:
-        return Status(
-            400, {"detail": "The arguments do not fit the task.", "errors": error.messages}
-        )
-    except InvalidArgumentsError as error:
-        return Status(400, {"detail": str(error), "errors": [str(error)]})
-    except services.StartRefusedError as error:
-        return Status(403, {"detail": str(error)})
-    except NotFoundError as error:
-        return Status(404, {"detail": str(error)})
+def start_task(request: ApiRequest, app_name: str, task_name: str, body: StartRequest) -> Any:
+    run = starting.run_start(
+        actor=request.auth,
+        application=_application(request, app_name),
+        task_name=task_name,
+        arguments=body.arguments,
+        run_as=(
+            starting.RunAs.IMPERSONATION_USER
+            if body.run_as == "impersonation"
+            else starting.RunAs.ACTOR
+        ),
+        origin=Origin.API,
+    )
     return Status(202, {"id": run.id, "status": run.status})
 
 
@@ -114,11 +130,11 @@ def start_task(request: HttpRequest, app_name: str, task_name: str, body: StartR
     summary="Read a run's status",
     tags=["runs"],
 )
-def run_status(request: HttpRequest, app_name: str, run_id: str) -> Any:
+def run_status(request: ApiRequest, app_name: str, run_id: str) -> Any:
     application = _application(request, app_name)
     if not request.auth.has_perm(VIEW_RUNS):
-        return Status(403, {"detail": "You may not view runs."})
+        return Status(403, {"detail": MAY_NOT_VIEW_RUNS})
     status = selectors.run_status_get(task_id=run_id, application_name=application.name)
     if status is None:
-        return Status(404, {"detail": "No such run"})
+        return Status(404, {"detail": NO_SUCH_RUN})
     return Status(200, status.to_json())

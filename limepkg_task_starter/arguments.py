@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from lime_task.decorator import LimeTask
 
 NOT_JSON = "Not valid JSON: {error} (line {line}, column {column})."
+NOT_PLAIN_JSON = "Not valid JSON: {error}."
+NOT_A_NUMBER = "{value} is not a JSON number: use a finite number."
+LONE_SURROGATE = "The text contains a lone surrogate (\\ud800–\\udfff), which is not valid Unicode."
 WRONG_SHAPE = "The arguments must be a JSON object (by name) or an array (by position), not {kind}."
 TOO_MANY = "The task takes {expected} argument{s}; {given} were given."
 NOT_AN_ARGUMENT = "{name}: not an argument of this task."
@@ -117,14 +121,53 @@ def _message(error: Any) -> str:
     return f"{name}: {error['msg']}."
 
 
-def parse_arguments(task: LimeTask, text: str) -> dict[str, Any]:
-    """The arguments by name, checked and converted; raises :class:`ArgumentsError`."""
+def decode_arguments(text: str) -> Any:
+    """The JSON a person typed, decoded; raises :class:`ArgumentsError` for anything that is
+    not plain JSON (also ``NaN``, ``1e400``, lone surrogates, and absurd numbers or nesting)."""
     try:
-        values = json.loads(text or "{}")
+        values = json.loads(text or "{}", parse_constant=_refuse_constant, parse_float=_finite)
     except json.JSONDecodeError as error:
         raise ArgumentsError(
             [NOT_JSON.format(error=error.msg, line=error.lineno, column=error.colno)]
         ) from error
+    except (ValueError, RecursionError) as error:
+        # ValueError: an integer past Python's digit limit, or a refused constant.
+        raise ArgumentsError([NOT_PLAIN_JSON.format(error=error)]) from error
+    _refuse_lone_surrogates(values)
+    return values
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(NOT_A_NUMBER.format(value=name).removesuffix("."))
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(NOT_A_NUMBER.format(value=text).removesuffix("."))
+    return value
+
+
+def _refuse_lone_surrogates(values: Any) -> None:
+    # Checked on the encoded form: one pass in C rather than a walk over the values.
+    try:
+        json.dumps(values, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ArgumentsError([LONE_SURROGATE]) from error
+
+
+@dataclass(frozen=True)
+class TypedArguments:
+    """Arguments as a person typed them: JSON text, decoded only once the start is allowed."""
+
+    text: str
+
+
+def check_arguments(task: LimeTask, values: Any) -> dict[str, Any]:
+    """Arguments (an object by name or an array by position, or :class:`TypedArguments`)
+    checked against the task's signature and converted; raises :class:`ArgumentsError`."""
+    if isinstance(values, TypedArguments):
+        values = decode_arguments(values.text)
     given = _by_name(task, values)
     try:
         checked = _model_for(task).model_validate(given)
@@ -132,3 +175,14 @@ def parse_arguments(task: LimeTask, text: str) -> dict[str, Any]:
         raise ArgumentsError([_message(e) for e in error.errors()]) from error
     converted = checked.model_dump(mode="json")
     return {name: converted[name] for name in given}
+
+
+def parse_arguments(task: LimeTask, text: str) -> dict[str, Any]:
+    """The arguments typed as JSON text, decoded and checked; raises :class:`ArgumentsError`."""
+    return check_arguments(task, decode_arguments(text))
+
+
+def named_arguments(task: LimeTask, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Positional and keyword arguments of a send, by name."""
+    names = [p.name for p in task_parameters(task)]
+    return {**dict(zip(names, args, strict=False)), **kwargs}

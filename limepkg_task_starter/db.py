@@ -12,7 +12,7 @@ from typing import Any
 from celery import current_task
 
 from lime_task.application import LimeApplication, as_application
-from limepkg_task_starter.services import run_record_in_history
+from limepkg_task_starter.services.history import run_record_in_history
 
 logger = logging.getLogger(__name__)
 

@@ -1,14 +1,23 @@
 from __future__ import annotations
 
-from typing import Any
+import logging
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from lime_task.status import State
+from lime_task.config import (
+    ApplicationConfig,
+    InvalidApplicationConfigError,
+    parse_application_config,
+)
+from lime_task.status import COMPLETED_STATES, Origin, State
 
-DEFAULT_TASK_HISTORY = 10
+logger = logging.getLogger(__name__)
+
+# The PostgreSQL channel a finished run's id is announced on (see lime_task.wait_for_status).
+RUN_FINISHED_CHANNEL = "lime_task_run_finished"
 
 
 class Application(models.Model):
@@ -39,35 +48,31 @@ class Application(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def task_starter_config(self) -> dict[str, Any]:
-        section = self.config.get("limepkg_task_starter") or {}
-        return section if isinstance(section, dict) else {}
+    @cached_property
+    def typed_config(self) -> ApplicationConfig:
+        """The config, checked and typed. The admin and ``load_app_config`` refuse a bad one;
+        a row that was stored bad reads as the defaults (it exposes no tasks)."""
+        try:
+            return parse_application_config(self.config)
+        except InvalidApplicationConfigError:
+            logger.exception("Application %s has an invalid config; using the defaults", self.name)
+            return ApplicationConfig()
 
     @property
     def task_history(self) -> int:
-        return int(self.task_starter_config.get("task_history") or DEFAULT_TASK_HISTORY)
+        return self.typed_config.limepkg_task_starter.task_history
 
     @property
     def exposed_tasks(self) -> list[str]:
-        tasks = self.task_starter_config.get("tasks") or []
-        return [str(name) for name in tasks] if isinstance(tasks, list) else []
+        return self.typed_config.limepkg_task_starter.tasks
 
     @property
     def impersonate_user(self) -> str:
-        return str(self.task_starter_config.get("impersonate_user") or "")
+        return self.typed_config.limepkg_task_starter.impersonate_user
 
     @property
     def language(self) -> str:
-        return str(self.config.get("language") or "en")
-
-
-class Origin(models.TextChoices):
-    PAGE = "page", "Task starter"
-    RERUN = "rerun", "Run again"
-    SCHEDULE = "schedule", "Schedule"
-    CODE = "code", "Code"
-    API = "api", "API"
+        return self.typed_config.language
 
 
 class TaskRun(models.Model):
@@ -114,7 +119,12 @@ class TaskRun(models.Model):
         help_text="A scheduled run that did nothing: the task is disabled in the application "
         "configuration.",
     )
-    origin = models.CharField("origin", max_length=16, choices=Origin.choices, default=Origin.CODE)
+    origin = models.CharField(
+        "origin",
+        max_length=16,
+        choices=[(origin.value, origin.label) for origin in Origin],
+        default=Origin.CODE,
+    )
     in_history = models.BooleanField(
         "in history",
         default=False,
@@ -176,8 +186,6 @@ class TaskRun(models.Model):
 
     @property
     def is_completed(self) -> bool:
-        from lime_task.status import COMPLETED_STATES
-
         return self.status in COMPLETED_STATES
 
     @property

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from lime_task import headers
-from lime_task.conf import tasks_config
+from lime_task.config import tasks_config
 from lime_task.routing import route_task
 from lime_task.schedule import ScheduledTask
 from limepkg_task_starter.models import Application, ScheduleDeclaration

@@ -35,12 +35,23 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
-from lime_task.conf import tasks_config
+from lime_task.config import tasks_config
 from lime_task.registry import load_scheduled_tasks
 from limepkg_task_starter.models import SchedulerLock
 from limepkg_task_starter.schedule_sync import schedule_sync
 
 logger = logging.getLogger(__name__)
+
+# What this subclass relies on that django-celery-beat and Celery do not promise as public API.
+# requirements.txt pins the versions it was tested with; tests/limepkg_task_starter/
+# test_scheduler.py fails when an installed version no longer has one of these.
+UPSTREAM_PRIVATE_METHODS: dict[type, tuple[str, ...]] = {
+    DatabaseScheduler: ("_when", "populate_heap", "schedules_equal", "enabled_models_qs"),
+    ModelEntry: ("_disable", "_default_now"),
+}
+UPSTREAM_PRIVATE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
+    DatabaseScheduler: ("_schedule", "_dirty", "_heap", "old_schedulers"),
+}
 
 LOCK_NAME = "scheduler"
 # A standby scheduler takes over this long after the dispatching one stopped renewing.
@@ -64,7 +75,7 @@ class CachedEntry(ModelEntry):  # type: ignore[misc]
             return
         # ModelEntry.__init__, with the crontab's schedule taken from the cache: building it
         # (Celery parses every cron field) is most of what loading 10,000 rows costs.
-        self.app = app or current_app._get_current_object()
+        self.app = app or current_app
         self.name = model.name
         self.task = model.task
         crontab = model.crontab
@@ -116,6 +127,11 @@ class CachedEntry(ModelEntry):  # type: ignore[misc]
 
 class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
     Entry = CachedEntry
+    # The stock scheduler's state this one works on (see UPSTREAM_PRIVATE_ATTRIBUTES): the
+    # entries by name, None until loaded; the names dispatched since the last sync; the heap.
+    _schedule: dict[str, CachedEntry] | None
+    _dirty: set[str]
+    _heap: list[event_t] | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
@@ -124,7 +140,6 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         self._changes_checked = 0.0
         self._changed_since: datetime.datetime | None = None
         self._known_change: datetime.datetime | None = None
-        self._current: dict[str, CachedEntry] = {}
         self._crontabs: dict[int, tuple[Any, ...]] = {}
         self._loaded_at = 0.0
         self._row_count = 0
@@ -164,7 +179,6 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
                 entries[model.name] = self.Entry(model, app=self.app)
             except ValueError:
                 logger.exception("Schedule %s cannot be read; skipped", model.name)
-        self._current = entries
         return entries
 
     # --- Changes, incrementally -----------------------------------------------------------------
@@ -189,7 +203,7 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
                 # Nothing committed since the last look: later rows are newer than this.
                 self._changed_since = checked_at
                 return
-            since = self._changed_since - COMMIT_MARGIN
+            since = (self._changed_since or checked_at) - COMMIT_MARGIN
             self._changed_since = checked_at
             self._known_change = last_change
             # An edited crontab row changes its tasks without touching them.
@@ -216,7 +230,7 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         self.sync()
         edited_crontabs = set(edited)
         for model in changed:
-            held = self._current.get(model.name)
+            held = self._loaded().get(model.name)
             if (
                 held is not None
                 and held.model.date_changed == model.date_changed
@@ -224,7 +238,7 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
             ):
                 continue  # read again only because of the commit margin: nothing new
             self._replace(model)
-        for name in set(self._schedule) - existing if existing is not None else ():
+        for name in set(self._loaded()) - existing if existing is not None else ():
             self._drop(name)
         if changed:
             logger.info("Schedule changes in force: %d rows", len(changed))
@@ -239,8 +253,7 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         except ValueError:
             logger.exception("Schedule %s cannot be read; skipped", model.name)
             return
-        self._schedule[model.name] = entry
-        self._current[model.name] = entry
+        self._loaded()[model.name] = entry
         if self._heap is not None:
             is_due, next_time_to_run = self.is_due(entry)
             heapq.heappush(
@@ -248,9 +261,13 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
                 event_t(self._when(entry, 0 if is_due else next_time_to_run), 5, entry),
             )
 
+    def _loaded(self) -> dict[str, CachedEntry]:
+        if self._schedule is None:
+            self._schedule = self.all_as_schedule()
+        return self._schedule
+
     def _drop(self, name: str) -> None:
-        self._schedule.pop(name, None)
-        self._current.pop(name, None)
+        self._loaded().pop(name, None)
         # Its heap event is skipped when it comes up (see tick).
 
     def schedules_equal(self, *args: Any, **kwargs: Any) -> bool:
@@ -289,7 +306,7 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
             self.populate_heap()
         heap = self._heap
         # Skip events of entries that were changed or removed since they were pushed.
-        while heap and self._current.get(heap[0][2].name) is not heap[0][2]:
+        while heap and schedule.get(str(heap[0].entry.name)) is not heap[0].entry:
             heapq.heappop(heap)
         delay = super().tick(*args, **kwargs)
         if delay > 0 and self._dirty:
@@ -297,9 +314,8 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         return float(delay)
 
     def reserve(self, entry: CachedEntry) -> CachedEntry:
-        following = super().reserve(entry)
-        self._current[following.name] = following
-        self._schedule[following.name] = following
+        following: CachedEntry = super().reserve(entry)
+        self._loaded()[following.name] = following
         return following
 
     # --- Bookkeeping, batched -----------------------------------------------------------------

@@ -8,30 +8,52 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
+from lime_task.config import ApplicationConfig
 from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task
 from lime_task.status import State, TaskStatus
-from limepkg_task_starter.models import Application, ScheduleDeclaration, TaskRun
-from limepkg_task_starter.schedule_view import ScheduleSummary, summarise
+from limepkg_task_starter.models import (
+    RUN_FINISHED_CHANNEL,
+    Application,
+    ScheduleDeclaration,
+    TaskRun,
+)
+from limepkg_task_starter.schedule_summary import ScheduleSummary, summarise
 
-# Sending checks the application exists; names that did are remembered for a while, since the
-# foreign key still refuses a run for an application deleted in the meantime.
-_KNOWN_FOR_SECONDS = 60.0
-_known_applications: dict[str, float] = {}
+# Every send reads its application's config: it is kept here, per process, for a while. A
+# change saved in this process clears it at once (signals below); other processes see it within
+# _CACHED_FOR_SECONDS, and the foreign key refuses a run for an application deleted meanwhile.
+_CACHED_FOR_SECONDS = 60.0
+_application_settings: dict[str, tuple[float, ApplicationConfig]] = {}
 
 
-def application_exists(*, name: str) -> bool:
+def application_settings(*, name: str) -> ApplicationConfig | None:
+    """The application's checked config, or None when there is no such application."""
     now = time.monotonic()
-    if _known_applications.get(name, 0.0) > now:
-        return True
-    if not Application.objects.filter(name=name).exists():
-        return False
-    _known_applications[name] = now + _KNOWN_FOR_SECONDS
-    return True
+    cached = _application_settings.get(name)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    application = Application.objects.filter(name=name).only("name", "config").first()
+    if application is None:
+        return None
+    _application_settings[name] = (now + _CACHED_FOR_SECONDS, application.typed_config)
+    return application.typed_config
+
+
+def application_settings_forget(*, name: str) -> None:
+    _application_settings.pop(name, None)
+
+
+@receiver([post_save, post_delete], sender=Application)
+def _application_changed(*, instance: Application, **_: Any) -> None:
+    application_settings_forget(name=instance.name)
 
 
 def application_config_get(*, name: str) -> dict[str, Any] | None:
@@ -42,13 +64,52 @@ def application_config_get(*, name: str) -> dict[str, Any] | None:
 def run_status_get(*, task_id: str, application_name: str) -> TaskStatus | None:
     row = (
         TaskRun.objects.filter(id=task_id, application_id=application_name)
-        .values_list("status", "result", "error_type")
+        .values_list("status", "result")
         .first()
     )
     if row is None:
         return None
-    status, result, _error_type = row
+    status, result = row
     return TaskStatus(task_id, status, result if status != State.PENDING else None)
+
+
+# How long one wait for a notification lasts before the row is read again: a notification that
+# arrived while the row was being read is not lost for longer than this.
+_WAIT_SLICE_SECONDS = 0.25
+_POLL_SECONDS = 0.01
+
+
+def run_status_wait(*, task_id: str, application_name: str, timeout: float) -> TaskStatus | None:
+    """The run's status once it has completed, or when ``timeout`` seconds are up.
+
+    On PostgreSQL it listens for the worker's announcement that a run finished (LISTEN/NOTIFY),
+    so it returns within a round trip of the worker's write; elsewhere it reads every 10 ms.
+    """
+    deadline = time.monotonic() + timeout
+    listening = connection.vendor == "postgresql" and not connection.in_atomic_block
+    if listening:
+        connection.ensure_connection()
+        connection.cursor().execute(f"LISTEN {RUN_FINISHED_CHANNEL}")
+    try:
+        while True:
+            status = run_status_get(task_id=task_id, application_name=application_name)
+            remaining = deadline - time.monotonic()
+            if status is None or status.is_completed() or remaining <= 0:
+                return status
+            if listening:
+                _wait_for_announcement(task_id, min(remaining, _WAIT_SLICE_SECONDS))
+            else:
+                time.sleep(min(remaining, _POLL_SECONDS))
+    finally:
+        if listening:
+            connection.cursor().execute(f"UNLISTEN {RUN_FINISHED_CHANNEL}")
+
+
+def _wait_for_announcement(task_id: str, timeout: float) -> None:
+    raw = connection.connection  # psycopg's connection, under Django's
+    for notice in raw.notifies(timeout=timeout):
+        if notice.payload == task_id:
+            return
 
 
 def applications_for_user(*, user: Any) -> Any:
@@ -58,7 +119,8 @@ def applications_for_user(*, user: Any) -> Any:
 
 
 def application_for_user(*, user: Any, name: str) -> Application | None:
-    return applications_for_user(user=user).filter(name=name).first()
+    found: Application | None = applications_for_user(user=user).filter(name=name).first()
+    return found
 
 
 @dataclass(frozen=True)

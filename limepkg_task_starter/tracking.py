@@ -24,11 +24,11 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, conn
 from django.utils import timezone
 
 from lime_task import events, headers
-from lime_task.conf import tasks_config
-from lime_task.decorator import LimeTask
+from lime_task.config import tasks_config
+from lime_task.decorator import SKIPPED, LimeTask
 from lime_task.exceptions import TaskFailure
 from lime_task.status import State
-from limepkg_task_starter import services
+from limepkg_task_starter.services import maintenance, worker
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def on_task_prerun(
     request = sender.request
     values = request.headers or {}
     delivery = request.delivery_info or {}
-    started = services.StartedRun(
+    started = worker.StartedRun(
         task_id=task_id,
         task_name=sender.name,
         application_name=values.get(headers.APPLICATION),
@@ -88,7 +88,7 @@ def on_task_prerun(
         scheduled=bool(values.get("periodic_task_name")),
     )
     _started[task_id] = (time.time(), time.monotonic())
-    _write(partial(services.run_mark_started, started=started, at=timezone.now()))
+    _write(partial(worker.run_mark_started, started=started, at=timezone.now()))
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -175,11 +175,11 @@ def _json_result(result: Any) -> tuple[Any, str]:
 def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     if not _is_tracked(sender):
         return
-    if getattr(sender.request, "lime_skipped", False):
-        _write(partial(services.run_mark_skipped, task_id=sender.request.id, at=timezone.now()))
+    if getattr(sender.request, SKIPPED, False):
+        _write(partial(worker.run_mark_skipped, task_id=sender.request.id, at=timezone.now()))
         return
     value, problem = _json_result(result)
-    finish = partial(services.run_mark_finished, task_id=sender.request.id, at=timezone.now())
+    finish = partial(worker.run_mark_finished, task_id=sender.request.id, at=timezone.now())
     if problem:
         _write(
             partial(
@@ -218,7 +218,7 @@ def on_task_failure(
     reason = _failure_reason(exception)
     _write(
         partial(
-            services.run_mark_finished,
+            worker.run_mark_finished,
             task_id=task_id,
             status=State.FAILURE,
             at=timezone.now(),
@@ -244,7 +244,7 @@ def on_task_revoked(
     )
     _write(
         partial(
-            services.run_mark_finished,
+            worker.run_mark_finished,
             task_id=request.id,
             status=State.REVOKED,
             at=timezone.now(),
@@ -280,12 +280,12 @@ class Maintenance(threading.Thread):
         while not self.stopping.is_set():
             try:
                 close_old_connections()
-                services.worker_heartbeat(hostname=self.hostname)
-                services.run_reconcile(
+                maintenance.worker_heartbeat(hostname=self.hostname)
+                maintenance.run_reconcile(
                     worker_lost_after=config.worker_lost_after,
                     pending_timeout=config.pending_timeout,
                 )
-                services.runs_purge_expired(
+                maintenance.runs_purge_expired(
                     older_than=timezone.now() - timedelta(seconds=config.result_expires)
                 )
             except DatabaseError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from django.contrib import messages
@@ -18,16 +19,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
-from lime_task.registry import get_task
-from limepkg_task_starter import selectors, services
-from limepkg_task_starter.arguments import ArgumentsError, default_arguments, task_parameters
+from lime_task.exceptions import UnknownTaskError
+from lime_task.registry import get_task, registered_tasks
+from lime_task.status import Origin
+from limepkg_task_starter import selectors
+from limepkg_task_starter.arguments import TypedArguments, default_arguments, task_parameters
 from limepkg_task_starter.models import Application, TaskRun
+from limepkg_task_starter.permissions import IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
+from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
+from limepkg_task_starter.services import starting
 
-VIEW_RUNS = "limepkg_task_starter.view_taskrun"
-START = "limepkg_task_starter.start_task"
-IMPERSONATE = "limepkg_task_starter.start_task_as_impersonation_user"
-VIEW_TRACEBACK = "limepkg_task_starter.view_traceback"
 TASKS_PER_PAGE = 100
 STARTED = "Started {task} as {user}."
 NOT_SENT = "{task} was not sent: {reason} It is recorded in the history."
@@ -161,46 +162,44 @@ def task_detail(
         return _task_page(request, site, application, task_name)
 
     arguments_text = request.POST.get("arguments", "")
+    impersonate = request.POST.get("run_as") == starting.RunAs.IMPERSONATION_USER
     try:
-        run = services.run_start(
-            user=request.user,
+        run = starting.run_start(
+            actor=request.user,
             application=application,
             task_name=task_name,
-            arguments_json=arguments_text,
-            as_impersonation=request.POST.get("run_as") == "impersonation",
+            arguments=TypedArguments(arguments_text),
+            run_as=starting.RunAs.IMPERSONATION_USER if impersonate else starting.RunAs.ACTOR,
+            origin=Origin.PAGE,
         )
-    except ArgumentsError as error:
-        return _task_page(
-            request,
-            site,
-            application,
-            task_name,
-            arguments_text=arguments_text,
-            errors=error.messages,
-            status=400,
-        )
-    except InvalidArgumentsError as error:
-        return _task_page(
-            request,
-            site,
-            application,
-            task_name,
-            arguments_text=arguments_text,
-            errors=[str(error)],
-            status=400,
-        )
-    except services.StartRefusedError as error:
-        return _task_page(
-            request,
-            site,
-            application,
-            task_name,
-            arguments_text=arguments_text,
-            errors=[str(error)],
-            status=403,
-        )
+    except REFUSALS as error:
+        return _refused(request, site, application, task_name, error, arguments_text)
     _announce(request, run)
     return HttpResponseRedirect(request.path)
+
+
+def _refused(
+    request: HttpRequest,
+    site: AdminSite,
+    application: Application,
+    task_name: str,
+    error: Exception,
+    arguments_text: str | None = None,
+) -> HttpResponse:
+    """Every refused start, from any page: the task page again with what is wrong said above
+    the form (and the typed text kept), answered with the refusal's status."""
+    status = refusal_status(error)
+    if status == HTTPStatus.NOT_FOUND or task_name not in registered_tasks():
+        raise Http404(" ".join(refusal_messages(error)))
+    return _task_page(
+        request,
+        site,
+        application,
+        task_name,
+        arguments_text=arguments_text,
+        errors=refusal_messages(error),
+        status=status,
+    )
 
 
 def _announce(request: HttpRequest, run: TaskRun) -> None:
@@ -221,32 +220,35 @@ def run_row(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespon
 
 
 def _start_and_go_back(
-    request: HttpRequest, app_name: str, task_name: str, start: Callable[[], TaskRun], what: str
+    request: HttpRequest,
+    site: AdminSite,
+    application: Application,
+    task_name: str,
+    start: Callable[[], TaskRun],
 ) -> HttpResponse:
     """Start a run, say how it went in a message, and return to the task page."""
-    back = reverse(
-        "admin:task_starter:task_detail", kwargs={"app_name": app_name, "task_name": task_name}
-    )
     try:
-        _announce(request, start())
-    except services.StartRefusedError as error:
-        messages.error(request, str(error))
-    except (ArgumentsError, InvalidArgumentsError, NotFoundError, UnknownTaskError) as error:
-        messages.error(request, f"Could not {what}: {error}")
-    return HttpResponseRedirect(back)
+        run = start()
+    except REFUSALS as error:
+        return _refused(request, site, application, task_name, error)
+    _announce(request, run)
+    return HttpResponseRedirect(
+        reverse(
+            "admin:task_starter:task_detail",
+            kwargs={"app_name": application.name, "task_name": task_name},
+        )
+    )
 
 
 @require_POST
 def run_rerun(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpResponse:
     run = _run(request, run_id)
-    if not request.user.has_perm(START):
-        raise PermissionDenied
     return _start_and_go_back(
         request,
-        run.application_id,
+        site,
+        run.application,
         run.task_name,
-        lambda: services.run_rerun(user=request.user, run=run),
-        "run again",
+        lambda: starting.run_rerun(actor=request.user, run=run),
     )
 
 
@@ -270,15 +272,14 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
 
 @require_POST
 def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSite) -> HttpResponse:
+    _may_use_task_starter(request)
     declaration = selectors.declaration_for_user(user=request.user, declaration_id=declaration_id)
     if declaration is None:
         raise Http404("No such schedule")
-    if not request.user.has_perm(START):
-        raise PermissionDenied
     return _start_and_go_back(
         request,
-        declaration.application_id,
+        site,
+        declaration.application,
         declaration.task_name,
-        lambda: services.schedule_run_now(user=request.user, declaration=declaration),
-        "run now",
+        lambda: starting.schedule_run_now(actor=request.user, declaration=declaration),
     )

@@ -13,10 +13,14 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from kombu import Exchange, Queue
 
 from lime_task.config import load_config
 from lime_task.routing import all_queue_names, queue_name
+
+# Generic classes such as ModelAdmin[Application] subscriptable at run time.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKSTARTER_VAR_DIR", BASE_DIR / "var"))
@@ -182,6 +186,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # Celery's Django fixup closes every database connection before and after each task unless this
 # is set: a new PostgreSQL connection per task costs more than the task. Recycle them rarely.
 CELERY_DB_REUSE_MAX = 1000
+# Where the task API records runs and reads their status (see lime_task.backend).
+LIME_TASK_BACKEND = "limepkg_task_starter.backend.DatabaseBackend"
 CELERY_BEAT_SCHEDULER = "limepkg_task_starter.scheduler:TaskStarterScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Publish core.task.{name}.success.v1 / .failure.v1 after each run (see lime_task.events).

@@ -17,7 +17,8 @@ from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from lime_task import LimeApplication
-from limepkg_task_starter.models import Application, Origin, SchedulerLock, TaskRun
+from lime_task.status import Origin
+from limepkg_task_starter.models import Application, SchedulerLock, TaskRun
 from taskstarter.celery import app as celery_app
 from tests.support.worker import PROJECT_DIR, WorkerProcess, database_url, wait_for
 

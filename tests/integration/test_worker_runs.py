@@ -9,7 +9,8 @@ import pytest
 
 import lime_task
 from lime_task import LimeApplication, send_task
-from limepkg_task_starter.models import Application, Origin, TaskRun
+from lime_task.status import Origin
+from limepkg_task_starter.models import Application, TaskRun
 from taskstarter.celery import app as celery_app
 from tests.support.worker import WorkerProcess, wait_for
 

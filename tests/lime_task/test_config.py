@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lime_task.config import DEFAULT_QOS_QUEUES, TasksConfig, load_config
+from lime_task.config import (
+    DEFAULT_LANGUAGE,
+    DEFAULT_QOS_QUEUES,
+    InvalidApplicationConfigError,
+    TasksConfig,
+    load_config,
+    parse_application_config,
+)
 
 # The tasks section exactly as the task handler reference writes it (None and True included).
 REFERENCE_YAML = """\
@@ -85,3 +92,43 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 def test_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="task_time_limt"):
         load_config(write(tmp_path, "bad.yaml", "tasks:\n  task_time_limt: 3\n"), environ={})
+
+
+# --- An application's configuration -----------------------------------------------------------
+
+
+def test_application_config_defaults() -> None:
+    config = parse_application_config({})
+    assert (config.language, config.timezone) == (DEFAULT_LANGUAGE, None)
+    section = config.limepkg_task_starter
+    assert (section.task_history, section.impersonate_user, section.tasks) == (10, "", [])
+
+
+def test_application_config_keeps_keys_it_does_not_know() -> None:
+    config = parse_application_config({"region": "north", "language": "sv"})
+    assert config.language == "sv"
+    assert config.model_extra == {"region": "north"}
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"limepkg_task_starter": {"task_history": 0}}, "limepkg_task_starter.task_history"),
+        ({"limepkg_task_starter": {"task_history": "many"}}, "limepkg_task_starter.task_history"),
+        ({"limepkg_task_starter": {"tasks": "a.b"}}, "limepkg_task_starter.tasks"),
+        ({"limepkg_task_starter": {"task_histroy": 5}}, "limepkg_task_starter.task_histroy"),
+        ({"scheduled_tasks": {"a.b": {"enabled": "maybe"}}}, "scheduled_tasks.a.b.enabled"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"language": ""}, "language"),
+    ],
+)
+def test_a_bad_application_config_names_the_key(config: dict, named: str) -> None:
+    with pytest.raises(InvalidApplicationConfigError) as caught:
+        parse_application_config(config)
+    assert any(message.startswith(f"{named}: ") for message in caught.value.messages)
+
+
+def test_scheduled_tasks_may_be_disabled_by_name() -> None:
+    config = parse_application_config({"scheduled_tasks": {"a.b": {"enabled": False}}})
+    assert not config.scheduled_task_enabled("a.b")
+    assert config.scheduled_task_enabled("a.c")

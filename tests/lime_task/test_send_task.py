@@ -10,8 +10,8 @@ from lime_task import (
     send_task,
 )
 from lime_task.dispatch import MAX_ARGUMENTS_BYTES
-from lime_task.status import State
-from limepkg_task_starter.models import Origin, TaskRun
+from lime_task.status import Origin, State
+from limepkg_task_starter.models import TaskRun
 
 MY_TASK = "tests.reference_solution.tasks.my_task_file.my_task"
 pytestmark = pytest.mark.django_db
@@ -80,3 +80,17 @@ def test_unknown_application_is_refused(db: None) -> None:
     with pytest.raises(NotFoundError, match="No application named 'nowhere'"):
         send_task(MY_TASK, LimeApplication("nowhere"), 1, 2)
     assert not TaskRun.objects.exists()
+
+
+def test_a_send_is_one_database_write(demo_app: LimeApplication, django_assert_num_queries) -> None:
+    send_task(MY_TASK, demo_app, 1, 2)  # the application's config is read once, then cached
+    with django_assert_num_queries(1) as captured:
+        send_task(MY_TASK, demo_app, 3, 4)
+    assert captured.captured_queries[0]["sql"].startswith("INSERT INTO")
+
+
+def test_a_changed_application_is_read_again(demo_application, demo_app: LimeApplication) -> None:
+    send_task(MY_TASK, demo_app, 1, 2)
+    demo_application.delete()
+    with pytest.raises(NotFoundError):
+        send_task(MY_TASK, demo_app, 3, 4)

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from limepkg_task_starter.models import Application, Origin, TaskRun
+from lime_task import headers
+from lime_task.status import Origin
+from limepkg_task_starter.models import Application, ScheduleDeclaration, TaskRun
 
 DUMMY = "solution_demo.tasks.my_tasks.dummy_task"
 EXAMPLE = "solution_demo.tasks.my_tasks.example_task"
@@ -74,4 +78,29 @@ def a_run(pages_application: Application) -> TaskRun:
         traceback="Traceback (most recent call last): secret frame",
         origin=Origin.PAGE,
         created_at=timezone.now(),
+    )
+
+
+@pytest.fixture
+def a_schedule(pages_application: Application) -> ScheduleDeclaration:
+    """The dummy task scheduled in code for ``demo``, running as the impersonation user."""
+    periodic = PeriodicTask.objects.create(
+        name=f"demo: {DUMMY}",
+        task=DUMMY,
+        crontab=CrontabSchedule.objects.create(minute="0", hour="7"),
+        args=json.dumps([4, 5]),
+        headers=json.dumps(
+            {
+                headers.APPLICATION: "demo",
+                headers.USER: "integration-user",
+                headers.LANGUAGE: "sv",
+            }
+        ),
+    )
+    return ScheduleDeclaration.objects.create(
+        application=pages_application,
+        key=DUMMY,
+        task_name=DUMMY,
+        package="solution_demo",
+        periodic_task=periodic,
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -48,6 +49,39 @@ def test_load_app_config_rejects_bad_files(tmp_path: Path, text: str, message: s
     path.write_text(text)
     with pytest.raises(CommandError, match=message):
         call_command("load_app_config", path)
+    assert not Application.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "good: {config: {}}\nbad: {config: {limepkg_task_starter: {task_history: -3}}}\n",
+            "bad: limepkg_task_starter.task_history: Input should be greater than or equal to 1",
+        ),
+        ("crm.v2: {config: {}}\n", "'crm.v2' is not a valid application name"),
+        ("app: {config: {timezone: Nowhere/Town}}\n", "timezone: Value error, unknown time zone"),
+    ],
+)
+def test_load_app_config_refuses_a_bad_application_and_loads_none(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "apps.yaml"
+    path.write_text(text)
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("load_app_config", path, stdout=StringIO())
+    assert not Application.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_form_refuses_a_bad_config_and_names_the_key(admin_client) -> None:
+    response = admin_client.post(
+        "/admin/limepkg_task_starter/application/add/",
+        {"name": "crm", "config": '{"limepkg_task_starter": {"tasks": "not a list"}}'},
+    )
+    assert response.status_code == 200
+    assert "limepkg_task_starter.tasks: Input should be a valid list" in response.content.decode()
     assert not Application.objects.exists()
 
 

@@ -11,7 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from lime_task import task
-from limepkg_task_starter.models import Application, AuditEntry, Origin, TaskRun
+from lime_task.status import Origin
+from limepkg_task_starter.models import Application, AuditEntry, TaskRun
 from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
 
 TASK_PAGE = f"/admin/task-starter/demo/tasks/{DUMMY}/"
@@ -100,7 +101,7 @@ def test_start_as_the_impersonation_user(impersonator: Client) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"is_active": False}, "The impersonation user integration-user is inactive."),
+        ({"is_active": False}, "The user integration-user is inactive."),
         ({"is_superuser": True}, "is a superuser; only a superuser may start tasks as it."),
     ],
 )

@@ -6,10 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
-from limepkg_task_starter.models import Application, AuditEntry, TaskRun
-from tests.limepkg_task_starter.conftest import DUMMY, make_user
+from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
+from limepkg_task_starter.arguments import ArgumentsError
+from limepkg_task_starter.models import Application, AuditEntry, ScheduleDeclaration, TaskRun
+from limepkg_task_starter.refusals import refusal_status
+from limepkg_task_starter.services import starting
+from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
 
 ROLES: dict[str, dict[str, Any]] = {
     "anonymous": {},
@@ -23,7 +28,7 @@ ROLES: dict[str, dict[str, Any]] = {
 LOGIN, FORBIDDEN, MISSING, UNAUTHORISED = "login", 403, 404, 401
 
 
-def call(client: Client, action: str, run: TaskRun) -> Any:
+def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaration) -> Any:
     base = "/admin/task-starter"
     task_page = f"{base}/demo/tasks/{DUMMY}/"
     api_start = f"/api/v1/applications/demo/tasks/{DUMMY}/runs"
@@ -38,6 +43,7 @@ def call(client: Client, action: str, run: TaskRun) -> Any:
         "run_row": lambda: client.get(f"{base}/runs/{run.id}/row/"),
         "run_info": lambda: client.get(f"{base}/runs/{run.id}/"),
         "rerun": lambda: client.post(f"{base}/runs/{run.id}/rerun/"),
+        "run_now": lambda: client.post(f"{base}/schedules/{schedule.id}/run-now/"),
         "api_start": lambda: client.post(
             api_start, {"arguments": {"number": 1}}, content_type="application/json"
         ),
@@ -59,6 +65,7 @@ EXPECTED = {
             "run_row",
             "run_info",
             "rerun",
+            "run_now",
         ],
         LOGIN,
     )
@@ -73,6 +80,7 @@ EXPECTED = {
             "run_row",
             "run_info",
             "rerun",
+            "run_now",
             "api_start",
             "api_start_impersonated",
             "api_status",
@@ -88,6 +96,7 @@ EXPECTED = {
         "run_row": 286,
         "run_info": 200,
         "rerun": 302,
+        "run_now": FORBIDDEN,  # runs as the schedule's session user: impersonation
         "api_start": 202,
         "api_start_impersonated": FORBIDDEN,
         "api_status": 200,
@@ -101,6 +110,7 @@ EXPECTED = {
         "run_row": 286,
         "run_info": 200,
         "rerun": 302,
+        "run_now": 302,
         "api_start": 202,
         "api_start_impersonated": 202,
         "api_status": 200,
@@ -114,6 +124,7 @@ EXPECTED = {
         "run_row": MISSING,
         "run_info": MISSING,
         "rerun": MISSING,
+        "run_now": MISSING,
         "api_start": MISSING,
         "api_start_impersonated": MISSING,
         "api_status": MISSING,
@@ -144,8 +155,10 @@ def client_for(
 
 
 @pytest.mark.parametrize(("role", "action"), MATRIX)
-def test_permission_matrix(client_for, a_run: TaskRun, role: str, action: str) -> None:
-    response = call(client_for(role), action, a_run)
+def test_permission_matrix(
+    client_for, a_run: TaskRun, a_schedule: ScheduleDeclaration, role: str, action: str
+) -> None:
+    response = call(client_for(role), action, a_run, a_schedule)
     expected = EXPECTED[role][action]
     if expected == LOGIN:
         assert response.status_code == 302
@@ -154,20 +167,22 @@ def test_permission_matrix(client_for, a_run: TaskRun, role: str, action: str) -
         assert response.status_code == expected, response.content[:300]
 
 
-@pytest.mark.parametrize("action", ["start", "rerun", "api_start"])
+@pytest.mark.parametrize("action", ["start", "rerun", "run_now", "api_start"])
 def test_csrf_is_enforced_on_every_post(
-    pages_application: Application, a_run: TaskRun, action: str
+    pages_application: Application, a_run: TaskRun, a_schedule: ScheduleDeclaration, action: str
 ) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(
-        make_user("careful", perms=("view", "start"), applications=(pages_application,))
+        make_user(
+            "careful", perms=("view", "start", "impersonate"), applications=(pages_application,)
+        )
     )
-    assert call(client, action, a_run).status_code == 403
+    assert call(client, action, a_run, a_schedule).status_code == 403
     assert not AuditEntry.objects.exists()
 
 
 def test_a_bearer_token_needs_no_csrf(pages_application: Application) -> None:
-    from limepkg_task_starter.services import api_token_create
+    from limepkg_task_starter.services.tokens import api_token_create
 
     user = make_user("robot", perms=("view", "start"), applications=(pages_application,))
     _, key = api_token_create(user=user, name="ci")
@@ -190,3 +205,101 @@ def test_a_bearer_token_needs_no_csrf(pages_application: Application) -> None:
 def test_a_wrong_token_is_unauthorised(pages_application: Application) -> None:
     client = Client(headers={"Authorization": "Bearer nope"})
     assert client.get("/api/v1/applications/demo/runs/x").status_code == 401
+
+
+# --- One start policy, whichever way in ---------------------------------------------------
+
+
+def _impersonator(application: Application, *, superuser: bool = False) -> Client:
+    client = Client()
+    perms = ("view", "start", "impersonate")
+    user = make_user("imp", perms=perms, applications=(application,), superuser=superuser)
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"is_active": False}, starting.RUN_AS_USER_INACTIVE),
+        ({"is_superuser": True}, starting.RUN_AS_USER_SUPERUSER),
+    ],
+)
+def test_run_now_follows_the_impersonation_rules(
+    pages_application: Application, a_schedule: ScheduleDeclaration, change, message: str
+) -> None:
+    User.objects.filter(username="integration-user").update(**change)
+    response = _impersonator(pages_application).post(
+        f"/admin/task-starter/schedules/{a_schedule.id}/run-now/"
+    )
+    assert response.status_code == 403
+    assert message.format(user="integration-user") in response.content.decode()
+    assert not TaskRun.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_superuser_may_run_now_as_a_superuser(
+    pages_application: Application, a_schedule: ScheduleDeclaration
+) -> None:
+    User.objects.filter(username="integration-user").update(is_superuser=True)
+    client = _impersonator(pages_application, superuser=True)
+    response = client.post(f"/admin/task-starter/schedules/{a_schedule.id}/run-now/")
+    assert response.status_code == 302
+    run = TaskRun.objects.get()
+    assert (run.run_as, run.language, run.kwargs) == (
+        "integration-user",
+        "sv",
+        {"number": 4, "numberx": 5},
+    )
+    entry = AuditEntry.objects.get()
+    assert (entry.actor_username, entry.run_as, entry.run_id) == ("imp", "integration-user", run.id)
+
+
+def test_run_now_refuses_a_task_the_application_no_longer_exposes(
+    pages_application: Application, a_schedule: ScheduleDeclaration
+) -> None:
+    pages_application.config["limepkg_task_starter"]["tasks"] = [EXAMPLE]
+    pages_application.save()
+    response = _impersonator(pages_application).post(
+        f"/admin/task-starter/schedules/{a_schedule.id}/run-now/"
+    )
+    assert response.status_code == 404
+    assert not TaskRun.objects.exists()
+
+
+def test_rerun_of_an_impersonated_run_needs_the_impersonation_permission(
+    pages_application: Application, a_run: TaskRun
+) -> None:
+    TaskRun.objects.filter(id=a_run.id).update(run_as="integration-user")
+    client = Client()
+    client.force_login(make_user("ada", perms=("view", "start"), applications=(pages_application,)))
+    response = client.post(f"/admin/task-starter/runs/{a_run.id}/rerun/")
+    assert response.status_code == 403
+    assert "You may not start tasks as integration-user." in response.content.decode()
+    assert TaskRun.objects.count() == 1
+
+
+def test_the_api_refuses_before_it_reads_the_arguments(pages_application: Application) -> None:
+    client = Client()
+    client.force_login(make_user("viewer", perms=("view",), applications=(pages_application,)))
+    response = client.post(
+        f"/api/v1/applications/demo/tasks/{DUMMY}/runs",
+        {"arguments": {"number": "not a number", "nope": 1}},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert response.json()["detail"] == starting.MAY_NOT_START
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status"),
+    [
+        (ArgumentsError(["x: wrong."]), 400),
+        (InvalidArgumentsError("too large"), 400),
+        (starting.StartRefusedError("no"), 403),
+        (NotFoundError("not exposed"), 404),
+        (UnknownTaskError("not registered"), 404),
+    ],
+)
+def test_each_refusal_has_one_status(refusal: Exception, status: int) -> None:
+    assert refusal_status(refusal) == status

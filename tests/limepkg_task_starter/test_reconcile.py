@@ -7,7 +7,11 @@ import pytest
 from django.utils import timezone
 
 from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat
-from limepkg_task_starter.services import run_reconcile, runs_purge_expired, worker_heartbeat
+from limepkg_task_starter.services.maintenance import (
+    run_reconcile,
+    runs_purge_expired,
+    worker_heartbeat,
+)
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()

@@ -12,6 +12,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTas
 from limepkg_task_starter import scheduler as scheduler_module
 from limepkg_task_starter.models import SchedulerLock
 from limepkg_task_starter.scheduler import (
+    UPSTREAM_PRIVATE_ATTRIBUTES,
+    UPSTREAM_PRIVATE_METHODS,
     TaskStarterScheduler,
     acquire_lease,
     record_dispatches,
@@ -98,3 +100,22 @@ def test_a_released_lease_is_free(db: None) -> None:
     acquire_lease(holder="a")
     release_lease(holder="a")
     assert acquire_lease(holder="b")
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [(owner, name) for owner, names in UPSTREAM_PRIVATE_METHODS.items() for name in names],
+)
+def test_the_upstream_methods_the_scheduler_relies_on_still_exist(owner: type, name: str) -> None:
+    assert callable(getattr(owner, name, None)), f"{owner.__qualname__}.{name} is gone"
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [(owner, name) for owner, names in UPSTREAM_PRIVATE_ATTRIBUTES.items() for name in names],
+)
+def test_the_upstream_attributes_the_scheduler_relies_on_still_exist(
+    owner: type, name: str
+) -> None:
+    upstream = owner(app=celery_app, lazy=True)
+    assert hasattr(upstream, name), f"{owner.__qualname__}().{name} is gone"

@@ -14,8 +14,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from lime_task.config import TasksConfig
 from lime_task.schedule import CronTab, ScheduledTask, SessionTask, TaskSession
 from limepkg_task_starter.models import Application, ScheduleDeclaration
+from limepkg_task_starter.schedule_summary import next_runs
 from limepkg_task_starter.schedule_sync import schedule_sync
-from limepkg_task_starter.schedule_view import next_runs
 from limepkg_task_starter.scheduler import CachedEntry
 from tests.reference_solution.tasks import my_task_file
 
@@ -247,7 +247,9 @@ def test_the_task_page_shows_schedules_and_runs_one_now(applications, client) ->
     demo.config = {"limepkg_task_starter": {"tasks": [reference_declaration()[0].task_name]}}
     demo.save()
     sync(reference_declaration())
-    client.force_login(make_user("ada", perms=("view", "start"), applications=(demo,)))
+    client.force_login(
+        make_user("ada", perms=("view", "start", "impersonate"), applications=(demo,))
+    )
     page = client.get(f"/admin/task-starter/demo/tasks/{reference_declaration()[0].task_name}/")
     html = page.content.decode()
     assert "At 07:30 AM, only on Monday" in html and "<code>30 7 * * 1</code>" in html
@@ -257,18 +259,15 @@ def test_the_task_page_shows_schedules_and_runs_one_now(applications, client) ->
     client.post(f"/admin/task-starter/schedules/{declaration.id}/run-now/")
 
     run = TaskRun.objects.get()
-    assert (run.origin, run.run_as, run.args) == (
-        "schedule",
-        "integration-user",
-        ["arg1", {"test": "test"}, True, 1337, None],
-    )
-    assert run.arguments == {
+    assert (run.origin, run.run_as) == ("schedule", "integration-user")
+    named = {
         "title": "arg1",
         "options": {"test": "test"},
         "flag": True,
         "number": 1337,
         "nothing": None,
     }
+    assert (run.arguments, run.kwargs) == (named, named)
     assert AuditEntry.objects.get().detail == f"Run now: {declaration.periodic_task.name}"
 
 

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_QUEUE = "lime_task_event_handlers"
 
 
-class EventConsumer(ConsumerMixin):  # type: ignore[misc]
+class EventConsumer(ConsumerMixin):
     def __init__(self, connection: Any, queue: Queue, handlers: list[events.Registration]):
         self.connection = connection
         self.queue = queue

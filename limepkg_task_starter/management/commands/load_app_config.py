@@ -6,7 +6,7 @@ from typing import Any
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from limepkg_task_starter.services import applications_import
+from limepkg_task_starter.services.applications import applications_import
 
 
 class Command(BaseCommand):

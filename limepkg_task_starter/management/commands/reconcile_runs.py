@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from lime_task.conf import tasks_config
-from limepkg_task_starter.services import run_reconcile
+from lime_task.config import tasks_config
+from limepkg_task_starter.services.maintenance import run_reconcile
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 import django
 from django.core.management.base import BaseCommand
 
-from lime_task.conf import tasks_config
+from lime_task.config import tasks_config
 from lime_task.routing import all_queue_names
 from taskstarter.celery import app as celery_app
 

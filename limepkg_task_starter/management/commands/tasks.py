@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lime_task.conf import tasks_config
+from lime_task.config import tasks_config
 from lime_task.registry import registered_tasks
 from lime_task.routing import queue_name, route_task
 

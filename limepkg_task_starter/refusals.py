@@ -1,0 +1,30 @@
+"""Why a start can be refused, and the HTTP status that says so on every interface.
+
+The pages and the API each answer a refusal in one place, through this table: a refusal type
+maps to one status, its message to what the person reads.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
+from limepkg_task_starter.arguments import ArgumentsError
+from limepkg_task_starter.services.starting import StartRefusedError
+
+REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
+    ArgumentsError: 400,  # the arguments do not fit the task
+    InvalidArgumentsError: 400,  # not JSON-serialisable, or too large
+    StartRefusedError: 403,  # permission, or the user to run as
+    NotFoundError: 404,  # not a task of this application
+    UnknownTaskError: 404,  # exposed, but not a registered @task
+}
+REFUSALS: Final = tuple(REFUSAL_STATUS)
+
+
+def refusal_status(error: Exception) -> int:
+    return next(status for kind, status in REFUSAL_STATUS.items() if isinstance(error, kind))
+
+
+def refusal_messages(error: Exception) -> list[str]:
+    return error.messages if isinstance(error, ArgumentsError) else [str(error)]

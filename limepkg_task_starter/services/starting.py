@@ -1,0 +1,178 @@
+"""Starting a task as a person: the one policy every way of starting goes through.
+
+The Task starter page, the API, "Run again with same arguments" and a schedule's "Run now" all
+call :func:`run_start`. It decides, in this order and the same way for each:
+
+1. the person may start tasks (``start_task``);
+2. the application exposes the task, and it is a registered ``@task``;
+3. the person may run it as the chosen user: themselves always; anyone else (the configured
+   impersonation user, a schedule's session user, the user a rerun ran as) only with
+   ``start_task_as_impersonation_user``, never an inactive user, and a superuser only if they
+   are one themselves;
+4. the arguments fit the task's signature.
+
+Only then is the run recorded, its message sent after commit, and one audit entry written.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from lime_task import headers
+from lime_task.application import LimeApplication
+from lime_task.dispatch import prepare
+from lime_task.exceptions import NotFoundError
+from lime_task.registry import get_task
+from lime_task.status import Origin
+from limepkg_task_starter.arguments import check_arguments, named_arguments
+from limepkg_task_starter.models import Application, AuditAction, AuditEntry, TaskRun
+from limepkg_task_starter.permissions import IMPERSONATE, START
+from limepkg_task_starter.services.sending import run_send
+
+MAY_NOT_START = "You may not start tasks."
+NOT_EXPOSED = "{task} is not a task of application {application}."
+NO_IMPERSONATION_USER = "Application {application} has no impersonation user configured."
+MAY_NOT_IMPERSONATE = "You may not start tasks as {user}."
+RUN_AS_USER_MISSING = "The user {user} does not exist."
+RUN_AS_USER_INACTIVE = "The user {user} is inactive."
+RUN_AS_USER_SUPERUSER = "The user {user} is a superuser; only a superuser may start tasks as it."
+RUN_NOW = "Run now: {schedule}"
+
+
+class StartRefusedError(PermissionError):
+    """The person may not start this task this way; the message says why."""
+
+
+class RunAs(StrEnum):
+    """Who a run runs as, when it is not a user named outright."""
+
+    ACTOR = "actor"  # the person starting it
+    IMPERSONATION_USER = "impersonation"  # the application's configured impersonation user
+
+
+def run_start(
+    *,
+    actor: Any,
+    application: Application,
+    task_name: str,
+    arguments: Any,
+    run_as: RunAs | str = RunAs.ACTOR,
+    origin: Origin,
+    language: str | None = None,
+    rerun_of: TaskRun | None = None,
+    detail: str = "",
+) -> TaskRun:
+    """Start ``task_name`` for ``actor``, with ``arguments`` as decoded JSON (object or array).
+
+    ``run_as`` is :class:`RunAs` or a user name. Raises ``StartRefusedError`` (permission, run-as
+    user), ``NotFoundError`` / ``UnknownTaskError`` (not a task of this application) or
+    ``ArgumentsError`` (what is wrong with which argument); nothing is recorded then. A broker
+    that is down gives a run recorded as not sent, not an error.
+    """
+    if not actor.has_perm(START):
+        raise StartRefusedError(MAY_NOT_START)
+    if task_name not in application.typed_config.limepkg_task_starter.tasks:
+        raise NotFoundError(NOT_EXPOSED.format(task=task_name, application=application.name))
+    task = get_task(task_name)
+    user_name = _run_as(actor=actor, application=application, run_as=run_as)
+    checked = check_arguments(task, arguments)
+
+    app = LimeApplication(
+        application.name,
+        user_name=user_name,
+        language=language or application.typed_config.language,
+    )
+    dispatch = prepare(task_name, app, [], checked)
+    with transaction.atomic():
+        run = run_send(
+            dispatch=dispatch,
+            origin=origin,
+            started_by=actor,
+            arguments=checked,
+            rerun_of=rerun_of,
+        )
+        AuditEntry.objects.create(
+            actor=actor,
+            actor_username=actor.get_username(),
+            action=AuditAction.RERUN if origin == Origin.RERUN else AuditAction.START,
+            application=application.name,
+            task_name=task_name,
+            run_as=user_name,
+            arguments=checked,
+            run=run,
+            detail=detail,
+        )
+    run.refresh_from_db(fields=["status", "sent", "reason"])
+    return run
+
+
+def _run_as(*, actor: Any, application: Application, run_as: RunAs | str) -> str:
+    """The user name the run runs as, once the actor is allowed to run it as them."""
+    if run_as == RunAs.ACTOR:
+        return str(actor.get_username())
+    if run_as == RunAs.IMPERSONATION_USER:
+        name = application.typed_config.limepkg_task_starter.impersonate_user
+        if not name:
+            raise StartRefusedError(NO_IMPERSONATION_USER.format(application=application.name))
+    else:
+        name = str(run_as)
+    if name == actor.get_username():
+        return name
+    if not actor.has_perm(IMPERSONATE):
+        raise StartRefusedError(MAY_NOT_IMPERSONATE.format(user=name))
+    target = get_user_model()._default_manager.filter(username=name).first()
+    if target is None:
+        raise StartRefusedError(RUN_AS_USER_MISSING.format(user=name))
+    if not target.is_active:
+        raise StartRefusedError(RUN_AS_USER_INACTIVE.format(user=name))
+    if target.is_superuser and not actor.is_superuser:
+        raise StartRefusedError(RUN_AS_USER_SUPERUSER.format(user=name))
+    return name
+
+
+def run_rerun(*, actor: Any, run: TaskRun) -> TaskRun:
+    """Start the run's task again with its arguments, as the same kind of user, linked to it.
+
+    A run that ran as the application's impersonation user runs as it again (which needs the
+    impersonation permission); any other runs as the person asking.
+    """
+    application = run.application
+    ran_as_impersonation = (
+        bool(run.run_as)
+        and run.run_as == application.typed_config.limepkg_task_starter.impersonate_user
+        and run.run_as != actor.get_username()
+    )
+    if run.arguments is not None:
+        arguments: Any = run.arguments
+    else:  # sent from code: its arguments by position and by name
+        arguments = named_arguments(get_task(run.task_name), run.args, run.kwargs)
+    return run_start(
+        actor=actor,
+        application=application,
+        task_name=run.task_name,
+        arguments=arguments,
+        run_as=RunAs.IMPERSONATION_USER if ran_as_impersonation else RunAs.ACTOR,
+        origin=Origin.RERUN,
+        rerun_of=run,
+    )
+
+
+def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
+    """Start a scheduled task now, with its schedule's arguments, as its session user."""
+    periodic = declaration.periodic_task
+    values = json.loads(periodic.headers or "{}")
+    return run_start(
+        actor=actor,
+        application=declaration.application,
+        task_name=declaration.task_name,
+        arguments=json.loads(periodic.args or "[]"),
+        run_as=values.get(headers.USER) or RunAs.ACTOR,
+        origin=Origin.SCHEDULE,
+        language=values.get(headers.LANGUAGE),
+        detail=RUN_NOW.format(schedule=periodic.name),
+    )
