@@ -185,14 +185,15 @@ def drain(queue: Queue, expected: int, timeout: float = 20) -> list[tuple[str, d
     with connection, connection.Consumer([queue], callbacks=[on_message], accept=["json"]):
         deadline = time.monotonic() + timeout
         while len(received) < expected and time.monotonic() < deadline:
-            _drain(connection, 0.2)
-        _drain(connection, 1.0)
+            _drain(connection, 0.2, deadline)
+        _drain(connection, 1.0, time.monotonic() + 5)  # anything more that should not come
     return received
 
 
-def _drain(connection: Connection, quiet_seconds: float) -> None:
+def _drain(connection: Connection, quiet_seconds: float, deadline: float) -> None:
+    """Take events until none came for ``quiet_seconds``, or the deadline passed."""
     try:
-        while True:
+        while time.monotonic() < deadline:
             connection.drain_events(timeout=quiet_seconds)
     except TimeoutError:
         pass

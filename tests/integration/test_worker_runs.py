@@ -41,6 +41,15 @@ def test_success_is_recorded_with_timings_and_worker(
     assert run.queue == "lime_default_task_queue"
 
 
+def test_wait_for_status_returns_when_the_worker_has_finished(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    sent = send_task(f"{TASKS}.my_task", live_demo_app, 2, 3)
+    assert lime_task.wait_for_status(sent.id, "demo", timeout=30) == lime_task.TaskStatus(
+        sent.id, "SUCCESS", 5
+    )
+
+
 def test_track_current_task_as_the_reference_writes_it(
     worker: WorkerProcess, live_demo_app: LimeApplication
 ) -> None:
@@ -58,12 +67,13 @@ def test_get_status_loop_as_the_reference_writes_it(
     printed = []
     print = printed.append
 
-    # The reference block, with its syntax slips fixed and the 30 s poll shortened.
+    # The reference block, with its syntax slips fixed, the 30 s poll shortened, and a deadline.
     task_id = sent.id
     app_name = "demo"
+    deadline = time.monotonic() + 60
     try:
         task_status = lime_task.get_status(task_id, app_name)
-        while not task_status.is_completed():
+        while not task_status.is_completed() and time.monotonic() < deadline:
             time.sleep(0.05)
             task_status = lime_task.get_status(task_id, app_name)
 
