@@ -1,12 +1,24 @@
+"""The admin of the app's models, and of django-celery-beat's schedules, under the same rules as
+the Task starter pages: a staff member sees the rows of the applications they are a member of
+(superusers see all), tracebacks need their own permission, and nothing here starts a task or
+acts as another user except through the start policy (``services.starting``).
+"""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django_celery_beat.admin import CrontabScheduleAdmin as StockCrontabScheduleAdmin
+from django_celery_beat.admin import PeriodicTaskAdmin as StockPeriodicTaskAdmin
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
 from lime_task.config import InvalidApplicationConfigError, parse_application_config
+from limepkg_task_starter import selectors
 from limepkg_task_starter.models import (
     ApiToken,
     Application,
@@ -14,18 +26,40 @@ from limepkg_task_starter.models import (
     TaskRun,
     WorkerHeartbeat,
 )
+from limepkg_task_starter.permissions import VIEW_TRACEBACK
+from limepkg_task_starter.refusals import REFUSALS, refusal_messages
+from limepkg_task_starter.services import starting
+from limepkg_task_starter.services.schedules import schedule_change_audit, schedules_set_enabled
 from limepkg_task_starter.services.tokens import api_token_create
 
 CONFIG_NOT_A_MAPPING = "The configuration must be a JSON object."
+TOKEN_SHOWN_ONCE = "The token is {key} — copy it now: it is not stored and cannot be shown again."
+NOT_DECLARED = "{name} is not declared in code by an application: it is not run from here."
+RAN_NOW = "Started {task} as {user}."
+REFUSED = "{name}: {why}"
+SCHEDULES_CHANGED = "{count} schedule(s) changed."
+
+
+class MembershipAdmin(admin.ModelAdmin[Any]):
+    """Only the rows of the person's applications; ``application_path`` leads to their name."""
+
+    application_path: str = "application"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        names = selectors.applications_for_user(user=request.user).values("name")
+        return rows.filter(**{f"{self.application_path}__in": names})
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    """Runs and heartbeats are written by the task handler; the admin only reads them."""
+    """Runs, audit entries and heartbeats are written by the product; the admin only reads."""
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -46,19 +80,24 @@ class ApplicationForm(forms.ModelForm[Application]):
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin[Application]):
+class ApplicationAdmin(MembershipAdmin):
     form = ApplicationForm
+    application_path = "name"
     list_display = ["name", "task_history", "impersonate_user"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         # Runs refer to their application by name: it is fixed once created.
         return ["name"] if obj is not None else []
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A new application has no members: only a superuser would ever see it again.
+        return bool(request.user.is_superuser)
+
 
 @admin.register(TaskRun)
-class TaskRunAdmin(ReadOnlyAdmin):
+class TaskRunAdmin(MembershipAdmin, ReadOnlyAdmin):
     list_display = [
         "task_name",
         "application",
@@ -70,7 +109,12 @@ class TaskRunAdmin(ReadOnlyAdmin):
         "finished_at",
         "in_history",
     ]
-    list_filter = ["status", "origin", "in_history", "application"]
+    list_filter = [
+        "status",
+        "origin",
+        "in_history",
+        ("application", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["id", "task_name"]
     date_hierarchy = "created_at"
     list_select_related = ["application"]
@@ -106,6 +150,14 @@ class TaskRunAdmin(ReadOnlyAdmin):
         ("Error", {"classes": ["collapse"], "fields": ["error_type", "traceback"]}),
     ]
 
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if request.user.has_perm(VIEW_TRACEBACK):
+            return self.fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "traceback"]})
+            for name, options in self.fieldsets
+        ]
+
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
@@ -113,33 +165,157 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
+class AuditEntryAdmin(MembershipAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "actor_username", "action", "application", "task_name", "run_as"]
-    list_filter = ["action", "application"]
+    list_filter = ["action"]
     search_fields = ["actor_username", "task_name", "run_as"]
     date_hierarchy = "created_at"
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+    """A token acts as its user: a staff member makes tokens for themselves only."""
+
     list_display = ["name", "user", "created_at"]
-    fields = ["name", "user"]
     autocomplete_fields = ["user"]
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        tokens = super().get_queryset(request)
+        if request.user.is_superuser:
+            return tokens
+        return tokens.filter(user__username=request.user.get_username())
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        return ["name", "user"] if request.user.is_superuser else ["name"]
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        token, key = api_token_create(user=obj.user, name=obj.name)
-        obj.pk = token.pk
-        self.message_user(
-            request,
-            f"The token is {key} — copy it now: it is not stored and cannot be shown again.",
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        user = obj.user if request.user.is_superuser else request.user
+        token, key = api_token_create(user=user, name=obj.name)
+        obj.pk, obj.user, obj.key_hash, obj.created_at = (
+            token.pk,
+            token.user,
+            token.key_hash,
+            token.created_at,
         )
+        self.message_user(request, TOKEN_SHOWN_ONCE.format(key=key))
 
+
+# --- django-celery-beat's schedules, under the same rules ---------------------------------------
+
+# What code owns in a declared schedule (the sync writes it); cron, timezone and enabled stay
+# the administrator's.
+CODE_OWNED = (
+    "name",
+    "task",
+    "args",
+    "kwargs",
+    "headers",
+    "queue",
+    "exchange",
+    "routing_key",
+    "priority",
+    "expires",
+    "expire_seconds",
+    "one_off",
+    "interval",
+    "solar",
+    "clocked",
+    "start_time",
+)
+
+
+class PeriodicTaskAdmin(MembershipAdmin, StockPeriodicTaskAdmin):  # type: ignore[misc]
+    """Declared schedules of the person's applications; periodic tasks not declared in code
+    (which can run any task as anyone) only for superusers."""
+
+    application_path = "declaration__application"
+    actions = ("enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks")
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and hasattr(obj, "declaration"):
+            return (*readonly, *CODE_OWNED)
+        return readonly
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not hasattr(obj, "declaration"):
+            return fieldsets
+        # The task picker is a form field, not the model's: with the task read-only, drop it.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "regtask"]})
+            for name, options in fieldsets
+        ]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and hasattr(obj, "declaration"):
+            schedule_change_audit(actor=request.user, periodic_task=obj, changed=form.changed_data)
+
+    @admin.action(description="Enable selected tasks")
+    def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected tasks")
+    def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        self._set_enabled(request, queryset, False)
+
+    @admin.action(description="Toggle activity of selected tasks")
+    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        self._set_enabled(request, queryset, None)
+
+    def _set_enabled(
+        self, request: HttpRequest, queryset: QuerySet[PeriodicTask], enabled: bool | None
+    ) -> None:
+        changed = schedules_set_enabled(
+            actor=request.user, periodic_tasks=queryset, enabled=enabled
+        )
+        self.message_user(request, SCHEDULES_CHANGED.format(count=changed))
+
+    @admin.action(description="Run selected tasks now (as Run now on the task page)")
+    def run_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        for periodic in queryset.select_related("declaration__application"):
+            declaration = getattr(periodic, "declaration", None)
+            if declaration is None:
+                self.message_user(
+                    request, NOT_DECLARED.format(name=periodic.name), level=messages.ERROR
+                )
+                continue
+            try:
+                run = starting.schedule_run_now(actor=request.user, declaration=declaration)
+            except REFUSALS as error:
+                why = " ".join(refusal_messages(error))
+                self.message_user(
+                    request, REFUSED.format(name=periodic.name, why=why), level=messages.ERROR
+                )
+                continue
+            self.message_user(request, RAN_NOW.format(task=run.task_name, user=run.run_as))
+
+
+class CrontabScheduleAdmin(StockCrontabScheduleAdmin):  # type: ignore[misc]
+    """A crontab row is shared by every schedule that uses it, across applications: only a
+    superuser changes or deletes one; others add a new one and pick it in their schedule."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)
+admin.site.unregister(CrontabSchedule)
+admin.site.register(CrontabSchedule, CrontabScheduleAdmin)
 
 # django-celery-results is installed only so the benchmark can measure plain Celery with it; the
 # run history is this app's TaskRun, so its models stay out of the admin.
