@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
+from pydantic import BaseModel, ConfigDict, Field
 
 from lime_task.status import Origin
 from limepkg_task_starter import selectors
@@ -32,6 +33,14 @@ class ApiRequest(HttpRequest):
 
 class StaffSession(SessionAuth):
     """The admin login (with CSRF on writes), for active staff only."""
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # Without a logged-in session there is nothing for CSRF to protect: answer 401 (not
+        # authenticated) rather than 403 "CSRF check failed".
+        if not request.user.is_authenticated:
+            return None
+        key: str | None = super()._get_key(request)
+        return key
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = super().authenticate(request, key)
@@ -74,9 +83,19 @@ for _refusal in REFUSALS:
     api.add_exception_handler(_refusal, _refused)
 
 
-class StartRequest(Schema):
-    arguments: dict[str, Any] | list[Any] = {}
-    run_as: Literal["self", "impersonation"] = "self"
+class StartRequest(BaseModel):
+    """A plain pydantic model, not a ninja Schema: a Schema reads attributes off whatever it is
+    given, so a body of ``[1, 2]``, ``"x"`` or ``null`` would pass as all defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arguments: dict[str, Any] | list[Any] = Field(
+        default_factory=dict,
+        description="By name (an object) or by position (an array), checked against the task.",
+    )
+    run_as: Literal["self", "impersonation"] = Field(
+        default="self", description="Yourself, or the application's impersonation user."
+    )
 
 
 class Started(Schema):

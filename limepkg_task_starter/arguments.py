@@ -133,7 +133,6 @@ def decode_arguments(text: str) -> Any:
     except (ValueError, RecursionError) as error:
         # ValueError: an integer past Python's digit limit, or a refused constant.
         raise ArgumentsError([NOT_PLAIN_JSON.format(error=error)]) from error
-    _refuse_lone_surrogates(values)
     return values
 
 
@@ -148,12 +147,15 @@ def _finite(text: str) -> float:
     return value
 
 
-def _refuse_lone_surrogates(values: Any) -> None:
-    # Checked on the encoded form: one pass in C rather than a walk over the values.
+def _refuse_unstorable(values: Any) -> None:
+    """Values JSON cannot carry to the database: NaN and infinities, lone surrogates. Checked on
+    the encoded form, one pass in C rather than a walk over the values."""
     try:
-        json.dumps(values, ensure_ascii=False).encode("utf-8")
+        json.dumps(values, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except UnicodeEncodeError as error:
         raise ArgumentsError([LONE_SURROGATE]) from error
+    except ValueError as error:  # NaN or an infinity, decoded by a lenient parser
+        raise ArgumentsError([NOT_A_NUMBER.format(value="NaN or Infinity")]) from error
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def check_arguments(task: LimeTask, values: Any) -> dict[str, Any]:
     checked against the task's signature and converted; raises :class:`ArgumentsError`."""
     if isinstance(values, TypedArguments):
         values = decode_arguments(values.text)
+    _refuse_unstorable(values)
     given = _by_name(task, values)
     try:
         checked = _model_for(task).model_validate(given)
