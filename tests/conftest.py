@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 
 from lime_task import LimeApplication
 from limepkg_task_starter.models import Application
@@ -12,6 +14,15 @@ from taskstarter.celery import app as celery_app
 from tests.support.worker import WorkerProcess, start_worker
 
 pytest_plugins = ["lime_task.testing"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static_files() -> None:
+    """Pages name their static files through collectstatic's manifest, as in production;
+    collect them once if this checkout has not (bin/test always does, before the tests)."""
+    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        call_command("collectstatic", interactive=False, verbosity=0)
+
 
 DEMO_TASKS = "solution_demo.tasks.my_tasks"
 

@@ -1,4 +1,5 @@
-"""An administrator uses the Task starter in headless Chromium, with a real task handler."""
+"""An administrator uses the Task starter in headless Chromium, with a real task handler, on
+the pages as deployed: gunicorn with DEBUG off, static files served by WhiteNoise."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from limepkg_task_starter.models import Application, TaskRun
-from tests.browser.conftest import log_in, staff_user
+from tests.browser.conftest import log_in, read_csp_violations, staff_user
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.browser
@@ -20,10 +21,10 @@ def open_task(page: Page, name: str) -> None:
 
 
 def test_start_watch_rerun_and_inspect(
-    page: Page, live_server, worker: WorkerProcess, demo_site: Application
+    page: Page, production_server, worker: WorkerProcess, demo_site: Application
 ) -> None:
     staff_user("ada", demo_site, "view_taskrun", "start_task", "view_traceback")
-    log_in(page, live_server, "ada")
+    log_in(page, production_server, "ada")
     open_task(page, "dummy_task")
 
     page.fill("#arguments", '{"number": 3,')
@@ -60,29 +61,29 @@ def test_start_watch_rerun_and_inspect(
 
 
 def test_impersonation_button_only_with_the_permission(
-    page: Page, live_server, demo_site: Application
+    page: Page, production_server, demo_site: Application
 ) -> None:
     staff_user("starter", demo_site, "view_taskrun", "start_task")
     staff_user("imp", demo_site, "view_taskrun", "start_task", "start_task_as_impersonation_user")
     button = page.get_by_role("button", name="Start task as user integration-user")
 
-    log_in(page, live_server, "starter")
+    log_in(page, production_server, "starter")
     open_task(page, "dummy_task")
     expect(button).to_have_count(0)
 
     page.context.clear_cookies()
-    log_in(page, live_server, "imp")
+    log_in(page, production_server, "imp")
     open_task(page, "dummy_task")
     expect(button).to_be_visible()
 
 
 def test_html_in_arguments_and_results_shows_as_text(
-    page: Page, live_server, worker: WorkerProcess, demo_site: Application
+    page: Page, production_server, worker: WorkerProcess, demo_site: Application
 ) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     staff_user("ada", demo_site, "view_taskrun", "start_task")
-    log_in(page, live_server, "ada")
+    log_in(page, production_server, "ada")
     open_task(page, "example_task")
 
     page.fill("#arguments", '{"text": "<script>alert(1)</script><b>bold</b>"}')
@@ -94,3 +95,37 @@ def test_html_in_arguments_and_results_shows_as_text(
     expect(page.locator("#history b")).to_have_count(0)
     page.reload()
     assert dialogs == []
+
+
+def test_the_deployed_pages_load_every_asset_and_keep_to_the_csp(
+    page: Page, production_server, demo_site: Application, csp_violations
+) -> None:
+    failed: list[str] = []
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and failed.append(f"{response.status} {response.url}")
+        ),
+    )
+    page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
+    staff_user("ada", demo_site, "view_taskrun", "start_task")
+    log_in(page, production_server, "ada")
+    open_task(page, "dummy_task")
+    violations = read_csp_violations(page)
+    assert page.evaluate("typeof window.htmx") == "object"  # live history can run
+    static = [
+        element.get_attribute("href") or element.get_attribute("src")
+        for element in page.locator("link[rel=stylesheet], script[src]").all()
+    ]
+    assert static and all(url and "/static/" in url for url in static)
+    # Content-hashed names, so they can be cached for a year.
+    assert any(".css" in url and url.count(".") >= 2 for url in static if url)
+    for path in ("/admin/", "/admin/limepkg_task_starter/taskrun/", "/api/v1/docs"):
+        page.goto(f"{production_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        violations += read_csp_violations(page)
+    assert failed == []
+    assert violations == []
+    assert "default-src 'self'" in page.evaluate(
+        "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
+    )

@@ -6,22 +6,31 @@ import sys
 import time
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Run web, task handler and scheduler together (the embedded default) until Ctrl-C."
+    help = (
+        "Run web (gunicorn, static files collected and served by WhiteNoise), task handler and "
+        "scheduler together until Ctrl-C: the embedded default, served as in production."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addrport", default="127.0.0.1:8000")
-        parser.add_argument("--concurrency", default="2")
+        parser.add_argument("--concurrency", default="2", help="task handler processes")
+        parser.add_argument("--web-workers", default="2", help="gunicorn worker processes")
 
-    def handle(self, *args: Any, addrport: str, concurrency: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, addrport: str, concurrency: str, web_workers: str, **options: Any
+    ) -> None:
         # Stopped with SIGTERM (a service manager, ``timeout``): stop the children too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        call_command("collectstatic", interactive=False, verbosity=0)
         manage = [sys.executable, "manage.py"]
+        web = [sys.executable, "-m", "gunicorn", "taskstarter.wsgi", "--bind", addrport]
         processes = [
-            subprocess.Popen([*manage, "runserver", "--noreload", "--insecure", addrport]),
+            subprocess.Popen([*web, "--workers", web_workers, "--access-logfile", "-"]),
             subprocess.Popen(
                 [
                     *manage,
