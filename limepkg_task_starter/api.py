@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
-from ninja.errors import HttpError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,8 @@ ARGUMENTS_DO_NOT_FIT = "The arguments do not fit the task."
 MAY_NOT_VIEW_RUNS = "You may not view runs."
 NO_SUCH_APPLICATION = "No such application"
 NO_SUCH_RUN = "No such run"
+REQUEST_DOES_NOT_FIT = "The request does not fit the API's description."
+UNAUTHORISED = "Log in, or send Authorization: Bearer <token>."
 
 
 class ApiRequest(HttpRequest):
@@ -83,6 +85,23 @@ for _refusal in REFUSALS:
     api.add_exception_handler(_refusal, _refused)
 
 
+@api.exception_handler(ValidationError)
+def _invalid_request(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    """A request that does not fit the API's description: 422, a Problem naming each part."""
+    errors = [
+        f"{'.'.join(str(part) for part in item.get('loc', ()))}: {item.get('msg', '')}"
+        for item in error.errors
+    ]
+    return api.create_response(
+        request, {"detail": REQUEST_DOES_NOT_FIT, "errors": errors}, status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorised(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, {"detail": UNAUTHORISED, "errors": []}, status=401)
+
+
 class StartRequest(BaseModel):
     """A plain pydantic model, not a ninja Schema: a Schema reads attributes off whatever it is
     given, so a body of ``[1, 2]``, ``"x"`` or ``null`` would pass as all defaults."""
@@ -114,6 +133,10 @@ class Problem(Schema):
     errors: list[str] = []
 
 
+# What every operation may answer besides its own: not authenticated, not what the API takes.
+COMMON_RESPONSES: dict[int, type[Schema]] = {401: Problem, 422: Problem}
+
+
 def _application(request: ApiRequest, app_name: str) -> Any:
     application = selectors.application_for_user(user=request.auth, name=app_name)
     if application is None:
@@ -123,7 +146,7 @@ def _application(request: ApiRequest, app_name: str) -> Any:
 
 @api.post(
     "/applications/{app_name}/tasks/{task_name}/runs",
-    response={202: Started, 400: Problem, 403: Problem, 404: Problem},
+    response={202: Started, 400: Problem, 403: Problem, 404: Problem, **COMMON_RESPONSES},
     summary="Start a task",
     tags=["runs"],
 )
@@ -145,7 +168,7 @@ def start_task(request: ApiRequest, app_name: str, task_name: str, body: StartRe
 
 @api.get(
     "/applications/{app_name}/runs/{run_id}",
-    response={200: RunStatus, 403: Problem, 404: Problem},
+    response={200: RunStatus, 403: Problem, 404: Problem, **COMMON_RESPONSES},
     summary="Read a run's status",
     tags=["runs"],
 )
