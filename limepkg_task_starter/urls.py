@@ -28,4 +28,9 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
         ),
         path("<slug:app_name>/", page(views.task_list), name="task_list"),
         path("<slug:app_name>/tasks/<str:task_name>/", page(views.task_detail), name="task_detail"),
+        path(
+            "<slug:app_name>/tasks/<str:task_name>/history/",
+            page(views.task_history),
+            name="task_history",
+        ),
     ]

@@ -137,6 +137,7 @@ def _task_page(
             arguments_text=arguments_text,
             errors=errors or [],
             runs=runs,
+            any_open=any(not run.is_completed for run in runs),
             can_start=request.user.has_perm(START),
             can_view_runs=can_view_runs,
             impersonate_user=impersonate if request.user.has_perm(IMPERSONATE) else "",
@@ -208,6 +209,29 @@ def _announce(request: HttpRequest, run: TaskRun) -> None:
         messages.success(request, STARTED.format(task=task, user=run.run_as))
     else:
         messages.error(request, NOT_SENT.format(task=task, reason=run.reason))
+
+
+@require_GET
+def task_history(
+    request: HttpRequest, app_name: str, task_name: str, *, site: AdminSite
+) -> HttpResponse:
+    """The history table's rows, polled as one while any of them is open."""
+    if not request.user.has_perm(VIEW_RUNS):
+        raise PermissionDenied
+    application = _application(request, app_name)
+    if task_name not in application.exposed_tasks:
+        raise Http404("Not a task of this application")
+    runs = selectors.history_runs(application=application, task_name=task_name)
+    any_open = any(not run.is_completed for run in runs)
+    context = {
+        "runs": runs,
+        "any_open": any_open,
+        "application": application,
+        "task_name": task_name,
+        "can_start": request.user.has_perm(START),
+    }
+    response = render(request, "task_starter/task_detail.html#history-rows", context)
+    return response if any_open else HttpResponseStopPolling(response.content)
 
 
 @require_GET

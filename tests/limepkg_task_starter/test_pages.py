@@ -126,16 +126,31 @@ def test_rerun_starts_a_linked_run_with_the_same_arguments(starter: Client, a_ru
     assert AuditEntry.objects.get().action == "rerun"
 
 
-def test_run_row_polls_until_the_run_completes(starter: Client, a_run: TaskRun) -> None:
-    a_run.status = "STARTED"
-    a_run.save()
-    polling = starter.get(f"/admin/task-starter/runs/{a_run.id}/row/")
-    assert polling.status_code == 200 and b'hx-trigger="every 1s"' in polling.content
+def test_the_history_polls_as_one_table_until_every_run_completes(
+    starter: Client, a_run: TaskRun
+) -> None:
+    open_runs = [a_run, *(TaskRun.objects.get(id=a_run.id) for _ in range(3))]
+    for number, run in enumerate(open_runs):
+        run.id = f"{a_run.id[:-1]}{number}"
+        run.status = "STARTED"
+        run.save()
+    page = starter.get(TASK_PAGE)
+    assert page.content.count(b'hx-trigger="every 1s"') == 1  # one poll, four open runs
 
+    history = f"{TASK_PAGE}history/"
+    polling = starter.get(history)
+    assert polling.status_code == 200 and b'hx-trigger="every 1s"' in polling.content
+    TaskRun.objects.update(status="SUCCESS", result="done")
+    done = starter.get(history)
+    assert done.status_code == 286  # htmx stops polling
+    assert b"hx-trigger" not in done.content and done.content.count(b"Success") == 4
+
+
+def test_a_run_row_refreshes_one_run(starter: Client, a_run: TaskRun) -> None:
     TaskRun.objects.filter(id=a_run.id).update(status="SUCCESS", result="done")
     done = starter.get(f"/admin/task-starter/runs/{a_run.id}/row/")
-    assert done.status_code == 286  # htmx stops polling
-    assert b"hx-trigger" not in done.content and b"Success" in done.content
+    assert done.status_code == 286
+    assert b"Success" in done.content and b"done" in done.content
 
 
 def test_traceback_only_for_those_allowed(
