@@ -203,6 +203,16 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
                 # Nothing committed since the last look: later rows are newer than this.
                 self._changed_since = checked_at
                 return
+        except DatabaseError:
+            logger.exception("Reading schedule changes failed; retrying")
+            return
+        # Write what was dispatched before reading the changed rows (as the stock scheduler
+        # syncs before it reloads): a row edited right after it fired must come back with that
+        # run's last_run_at and count, or it could be due again at once.
+        self.sync()
+        if self._dirty:
+            return  # the bookkeeping is not written yet: read the changes once it is
+        try:
             since = (self._changed_since or checked_at) - COMMIT_MARGIN
             self._changed_since = checked_at
             self._known_change = last_change
@@ -227,7 +237,6 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         except DatabaseError:
             logger.exception("Reading schedule changes failed; retrying")
             return
-        self.sync()
         edited_crontabs = set(edited)
         for model in changed:
             held = self._loaded().get(model.name)

@@ -119,3 +119,31 @@ def test_the_upstream_attributes_the_scheduler_relies_on_still_exist(
 ) -> None:
     upstream = owner(app=celery_app, lazy=True)
     assert hasattr(upstream, name), f"{owner.__qualname__}().{name} is gone"
+
+
+def test_a_schedule_edited_right_after_it_fired_keeps_that_run(
+    loaded: TaskStarterScheduler,
+) -> None:
+    every_minute = CrontabSchedule.objects.create(minute="*", hour="*", timezone="UTC")
+    PeriodicTask.objects.filter(name="job-1").update(
+        crontab=every_minute, last_run_at=timezone.now() - datetime.timedelta(minutes=5)
+    )
+    PeriodicTasks.update_changed()
+    entry = loaded.schedule["job-1"]
+    assert entry.is_due().is_due
+    count_before = entry.total_run_count
+
+    fired = loaded.reserve(entry)  # dispatched; its bookkeeping waits for the next sync
+    # An administrator saves the row before that sync: the row still has the old last run.
+    edited = PeriodicTask.objects.get(name="job-1")
+    edited.description = "edited right after it fired"
+    edited.save()
+
+    rebuilt = loaded.schedule["job-1"]
+
+    assert rebuilt.model.description == "edited right after it fired"
+    assert rebuilt.last_run_at == fired.last_run_at
+    assert rebuilt.total_run_count == count_before + 1
+    assert not rebuilt.is_due().is_due  # no second dispatch
+    stored = PeriodicTask.objects.get(name="job-1")
+    assert (stored.last_run_at, stored.total_run_count) == (fired.last_run_at, count_before + 1)
