@@ -57,7 +57,8 @@ LOCK_NAME = "scheduler"
 # A standby scheduler takes over this long after the dispatching one stopped renewing.
 LEASE_SECONDS = float(os.environ.get("LIME_SCHEDULER_LEASE_SECONDS", "10"))
 RENEW_EVERY_SECONDS = LEASE_SECONDS / 3
-CHANGE_CHECK_SECONDS = 1.0
+# Schedule changes are looked for at most this often (a change takes effect up to this late).
+CHANGE_CHECK_SECONDS = float(os.environ.get("LIME_SCHEDULER_CHANGE_CHECK_SECONDS", "1"))
 # Rows saved up to this long before a check may commit after it: read them again next time.
 COMMIT_MARGIN = datetime.timedelta(seconds=5)
 STANDBY_SLEEP_SECONDS = 1.0
@@ -279,9 +280,16 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         self._loaded().pop(name, None)
         # Its heap event is skipped when it comes up (see tick).
 
+    def schedule_changed(self) -> bool:
+        # Changes are applied to the entries and to the heap as they are read (see schedule),
+        # so nothing is left over for a full rebuild to catch.
+        return False
+
     def schedules_equal(self, *args: Any, **kwargs: Any) -> bool:
-        # The heap is kept in step incrementally; never rebuild it because the dict changed.
-        return self._heap is not None
+        # The heap is kept in step incrementally: rebuild it only when schedule_changed() says
+        # so (a subclass or a tool may), never merely because the dict of entries changed.
+        # (celery.beat builds the heap itself while there is none).
+        return not self.schedule_changed()
 
     # --- One dispatcher ------------------------------------------------------------------------
 
@@ -333,16 +341,23 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         if not self._dirty or self._schedule is None:
             return
         names, self._dirty = self._dirty, set()
+        entries = [entry for entry in map(self._schedule.get, names) if entry is not None]
+        # An entry class with a save() of its own gets it called, as the stock sync does; the
+        # rest are written in one batch.
+        saving = [entry for entry in entries if type(entry).save is not ModelEntry.save]
         rows = [
             (entry.model.last_run_at, entry.model.total_run_count, entry.model.pk)
-            for entry in (self._schedule.get(name) for name in names)
-            if entry is not None
+            for entry in entries
+            if type(entry).save is ModelEntry.save
         ]
         try:
             close_old_connections()
-            record_dispatches(rows)
+            with transaction.atomic():
+                for entry in saving:
+                    entry.save()
+                record_dispatches(rows)
         except DatabaseError:
-            logger.exception("Recording %d dispatches failed; retrying", len(rows))
+            logger.exception("Recording %d dispatches failed; retrying", len(entries))
             self._dirty |= names
 
     def close(self) -> None:

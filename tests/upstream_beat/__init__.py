@@ -1,0 +1,1 @@
+"""django-celery-beat's own scheduler tests, run against TaskStarterScheduler (see run.py)."""
