@@ -35,7 +35,7 @@ def upstream_tests(release: str) -> Path:
     if (unpacked / TESTS).exists():
         return unpacked
     dist = WORK_DIR / "dist"
-    subprocess.run(
+    downloaded = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -50,9 +50,12 @@ def upstream_tests(release: str) -> Path:
             str(dist),
             f"{PACKAGE}=={release}",
         ],
-        check=True,
+        capture_output=True,  # pip warns about this machine's local indexes: shown on failure
+        text=True,
         timeout=300,
     )
+    if downloaded.returncode:
+        raise RuntimeError(f"pip download failed:\n{downloaded.stdout}{downloaded.stderr}")
     [archive] = dist.glob(f"django_celery_beat-{release}.tar.gz")
     with tarfile.open(archive) as sdist:
         prefix = f"django_celery_beat-{release}/"
