@@ -18,12 +18,9 @@ import contextlib
 import csv
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +33,7 @@ from django.core.management import call_command  # noqa: E402
 
 from limepkg_task_starter.models import Application, TaskRun  # noqa: E402
 from limepkg_task_starter.services.tokens import api_token_create  # noqa: E402
+from tests.support.server import start_production_server  # noqa: E402
 
 APPLICATION = "load"
 SETTLE_SECONDS = 300
@@ -74,50 +72,6 @@ def logged_in(user: User) -> str:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return str(session.session_key)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_gunicorn(port: int, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "taskstarter.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-        ],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "DJANGO_DEBUG": "0"},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    wait(answers, 60, 0.2)
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def run_locust(host: str, environment: dict[str, str], seconds: int, users: int, out: Path) -> None:
@@ -163,9 +117,8 @@ def main() -> None:
     environment = prepare(options.watchers)
     environment.update(LOAD_WATCHERS=str(options.watchers), LOAD_STARTERS=str(options.starters))
     out = Path(tempfile.mkdtemp(prefix="load-"))
-    port = free_port()
     workers = [start_our_worker(concurrency=2), start_our_worker(concurrency=2)]
-    server = start_gunicorn(port, out / "gunicorn.log")
+    server = start_production_server(out, env={"LIME_PACKAGES": "bench.solution"}, workers=3)
     try:
         print(
             f"Locust: {options.watchers} watchers, {options.starters} starters, "
@@ -173,7 +126,7 @@ def main() -> None:
             flush=True,
         )
         run_locust(
-            f"http://127.0.0.1:{port}",
+            server.url,
             environment,
             options.seconds,
             options.watchers + options.starters,
@@ -191,7 +144,7 @@ def main() -> None:
                 0.5,
             )
     finally:
-        stop(server)
+        server.stop()
         for worker in workers:
             worker.stop()
 

@@ -51,7 +51,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_production_server(work_dir: Path) -> ProductionServer:
+def start_production_server(
+    work_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2
+) -> ProductionServer:
     """gunicorn on the test database, serving the static files ``collectstatic`` wrote, as the
     README's production section runs it (without the HTTPS switch: the tests speak plain HTTP
     on loopback)."""
@@ -63,6 +65,7 @@ def start_production_server(work_dir: Path) -> ProductionServer:
         "BROKER_URL": settings.CELERY_BROKER_URL,
         "DJANGO_DEBUG": "0",
         "LIME_PACKAGES": "tests.reference_solution",
+        **(env or {}),
     }
     port = _free_port()
     log_path = work_dir / "gunicorn.log"
@@ -76,7 +79,7 @@ def start_production_server(work_dir: Path) -> ProductionServer:
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
-                "2",
+                str(workers),
                 "--access-logfile",
                 "-",
             ],
