@@ -344,12 +344,12 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         entries = [entry for entry in map(self._schedule.get, names) if entry is not None]
         # An entry class with a save() of its own gets it called, as the stock sync does; the
         # rest are written in one batch.
-        saving = [entry for entry in entries if type(entry).save is not ModelEntry.save]
-        rows = [
-            (entry.model.last_run_at, entry.model.total_run_count, entry.model.pk)
-            for entry in entries
-            if type(entry).save is ModelEntry.save
-        ]
+        saving, rows = [], []
+        for entry in entries:
+            if type(entry).save is ModelEntry.save:
+                rows.append((entry.model.last_run_at, entry.model.total_run_count, entry.model.pk))
+            else:
+                saving.append(entry)
         try:
             close_old_connections()
             with transaction.atomic():

@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field
 from django.utils import timezone
 
 from lime_task.dispatch import Dispatch, publish
@@ -21,11 +19,11 @@ from lime_task.exceptions import NotFoundError, TaskNotSentError
 from lime_task.status import Origin, State
 from limepkg_task_starter import selectors
 from limepkg_task_starter.models import TaskRun
-from limepkg_task_starter.services.history import history_prune
+from limepkg_task_starter.services.history import UNKNOWN_APPLICATION, history_prune
+from limepkg_task_starter.services.run_rows import run_insert
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN_APPLICATION = "No application named {name!r}: create it in the admin or load its config."
 NOT_SENT = "Not sent: {reason}"
 
 
@@ -44,7 +42,7 @@ def run_send(
     caller gets :class:`TaskNotSentError` (inside an open transaction it is only recorded).
 
     One INSERT and one publish: the application is known from a cache, and the row is written
-    with a single prepared statement rather than through a model's ``save()``.
+    with a statement prepared once (``run_rows``).
     """
     application = selectors.application_settings(name=dispatch.app.name)
     if application is None:
@@ -67,7 +65,7 @@ def run_send(
         created_at=timezone.now(),
     )
     try:
-        _insert(run)
+        run_insert(run)
     except IntegrityError as error:
         # The application was deleted since the cache saw it; the foreign key caught it.
         selectors.application_settings_forget(name=dispatch.app.name)
@@ -84,25 +82,6 @@ def run_send(
     else:
         _publish_or_record(dispatch, run)
     return run
-
-
-@cache
-def _insert_statement(vendor: str) -> tuple[str, tuple[Field[Any, Any], ...]]:
-    fields = tuple(TaskRun._meta.concrete_fields)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(field.column)) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    table = quote(TaskRun._meta.db_table)
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", fields
-
-
-def _insert(run: TaskRun) -> None:
-    sql, fields = _insert_statement(connection.vendor)
-    values = [field.get_db_prep_save(getattr(run, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-    run._state.adding = False
-    run._state.db = str(connection.alias)
 
 
 def _publish_or_record(dispatch: Dispatch, run: TaskRun) -> None:

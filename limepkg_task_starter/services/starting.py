@@ -76,7 +76,7 @@ def run_start(
     """
     if not actor.has_perm(START):
         raise StartRefusedError(MAY_NOT_START)
-    if task_name not in application.typed_config.limepkg_task_starter.tasks:
+    if task_name not in application.exposed_tasks:
         raise NotFoundError(NOT_EXPOSED.format(task=task_name, application=application.name))
     task = get_task(task_name)
     user_name = _run_as(actor=actor, application=application, run_as=run_as)
@@ -85,7 +85,7 @@ def run_start(
     app = LimeApplication(
         application.name,
         user_name=user_name,
-        language=language or application.typed_config.language,
+        language=language or application.language,
     )
     dispatch = prepare(task_name, app, [], checked)
     with transaction.atomic():
@@ -116,7 +116,7 @@ def _run_as(*, actor: Any, application: Application, run_as: RunAs | str) -> str
     if run_as == RunAs.ACTOR:
         return str(actor.get_username())
     if run_as == RunAs.IMPERSONATION_USER:
-        name = application.typed_config.limepkg_task_starter.impersonate_user
+        name = application.impersonate_user
         if not name:
             raise StartRefusedError(NO_IMPERSONATION_USER.format(application=application.name))
     else:
@@ -144,7 +144,7 @@ def run_rerun(*, actor: Any, run: TaskRun) -> TaskRun:
     application = run.application
     ran_as_impersonation = (
         bool(run.run_as)
-        and run.run_as == application.typed_config.limepkg_task_starter.impersonate_user
+        and run.run_as == application.impersonate_user
         and run.run_as != actor.get_username()
     )
     if run.arguments is not None:
