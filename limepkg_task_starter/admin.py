@@ -120,7 +120,20 @@ class TaskRunAdmin(MembershipAdmin, ReadOnlyAdmin):
     list_select_related = ["application"]
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["id", "application", "task_name", "status", "result", "reason"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "application",
+                    "task_name",
+                    "status",
+                    "result",
+                    "reason",
+                    "later_reports",
+                ]
+            },
+        ),
         ("Arguments", {"fields": ["arguments", "args", "kwargs"]}),
         (
             "Who and where",
@@ -139,7 +152,7 @@ class TaskRunAdmin(MembershipAdmin, ReadOnlyAdmin):
                 ]
             },
         ),
-        ("Timings", {"fields": ["created_at", "started_at", "finished_at"]}),
+        ("Timings", {"fields": ["created_at", "started_at", "finished_at", "reconciled_at"]}),
         (
             "Progress",
             {

@@ -157,6 +157,18 @@ class TaskRun(models.Model):
     created_at = models.DateTimeField("sent at", db_index=False)
     started_at = models.DateTimeField("started at", null=True, blank=True)
     finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    reconciled_at = models.DateTimeField(
+        "reconciled at",
+        null=True,
+        blank=True,
+        help_text="When the run was ended for its worker (the reason says why), not by it.",
+    )
+    later_reports = models.TextField(
+        "later reports",
+        blank=True,
+        help_text="What workers reported after the run's outcome was recorded: a run ended "
+        "for a lost worker that finished after all, or a message delivered twice.",
+    )
 
     class Meta:
         verbose_name = "task run"

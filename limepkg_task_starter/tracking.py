@@ -1,8 +1,8 @@
 """Worker side: keep each run's record in step with what the worker does.
 
 Celery signals call one service each. A database that is briefly unavailable must not fail the
-task or kill the worker: the write is kept in memory and replayed before the next one, and what
-is still unwritten at shutdown is logged by task id.
+task or kill the worker: the write is kept in memory and replayed, in order, before the next one
+and every few seconds until the database answers; what is still unwritten at shutdown is logged.
 """
 
 from __future__ import annotations
@@ -39,14 +39,26 @@ WORKER_PROCESS_LOST = "The worker process running it was lost: {error}"
 HARD_TIME_LIMIT = "Ended by the hard time limit ({error})."
 SOFT_TIME_LIMIT = "Ended by the soft time limit."
 
+REPLAY_EVERY_SECONDS = 2.0
+
 _backlog: deque[Callable[[], None]] = deque(maxlen=10_000)
+_backlog_lock = threading.Lock()
+_replayer: threading.Thread | None = None
 # task id -> (wall clock, monotonic) when the run started in this process.
 _started: dict[str, tuple[float, float]] = {}
 
 
 def _write(change: Callable[[], None]) -> None:
     """Run a tracking write, first replaying any that failed while the database was away."""
-    _backlog.append(change)
+    with _backlog_lock:
+        _backlog.append(change)
+        written = _replay()
+    if not written:
+        _start_replayer()
+
+
+def _replay() -> bool:
+    """Write what is waiting, oldest first; False when the database is still away."""
     try:
         while _backlog:
             try:
@@ -60,6 +72,29 @@ def _write(change: Callable[[], None]) -> None:
             conn.close_if_unusable_or_obsolete()
             if conn.connection is not None and not conn.is_usable():
                 conn.close()
+        return False
+    return True
+
+
+def _start_replayer() -> None:
+    """Without a next run to carry them, deferred writes still reach the database."""
+    global _replayer
+    with _backlog_lock:
+        if _replayer is not None and _replayer.is_alive():
+            return
+        _replayer = threading.Thread(target=_replay_until_done, name="history-replay", daemon=True)
+        _replayer.start()
+
+
+def _replay_until_done() -> None:
+    while True:
+        time.sleep(REPLAY_EVERY_SECONDS)
+        with _backlog_lock:
+            if not _backlog:
+                return
+            if _replay():
+                logger.info("Run history caught up")
+                return
 
 
 def _is_tracked(task: Any) -> bool:
@@ -179,7 +214,12 @@ def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
         _write(partial(worker.run_mark_skipped, task_id=sender.request.id, at=timezone.now()))
         return
     value, problem = _json_result(result)
-    finish = partial(worker.run_mark_finished, task_id=sender.request.id, at=timezone.now())
+    finish = partial(
+        worker.run_mark_finished,
+        task_id=sender.request.id,
+        at=timezone.now(),
+        worker=sender.request.hostname or "",
+    )
     if problem:
         _write(
             partial(
@@ -226,6 +266,7 @@ def on_task_failure(
             error_type=f"{error_class.__module__}.{error_class.__qualname__}",
             traceback=str(getattr(einfo, "traceback", "") or ""),
             reason=reason,
+            worker=sender.request.hostname or "",
         )
     )
     _report(sender, task_id, State.FAILURE, result, exception, reason)
@@ -249,6 +290,7 @@ def on_task_revoked(
             status=State.REVOKED,
             at=timezone.now(),
             reason=reason,
+            worker=getattr(request, "hostname", "") or "",
         )
     )
 

@@ -129,6 +129,22 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that vanishes from the network (no refusal, no reset) must not hang a web
+    # request or a task handler for the kernel's 15 minutes: connecting, and waiting for the
+    # server to acknowledge what was sent, give up after this many seconds. A slow query is not
+    # affected: the server acknowledges it long before it answers.
+    _network_timeout = int(os.environ.get("DATABASE_NETWORK_TIMEOUT", "10"))
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": _network_timeout,
+            "tcp_user_timeout": _network_timeout * 1000,
+            "keepalives": 1,
+            "keepalives_idle": _network_timeout,
+            "keepalives_interval": max(_network_timeout // 3, 1),
+            "keepalives_count": 3,
+        }
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, task handler and scheduler share the file: WAL lets readers and a writer overlap.
     DATABASES["default"]["OPTIONS"] = {

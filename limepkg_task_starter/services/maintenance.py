@@ -37,8 +37,9 @@ def run_reconcile(
     """End runs that can no longer finish on their own.
 
     STARTED on a worker whose heartbeat stopped (or that never had one) becomes FAILURE; PENDING
-    that no worker started within ``pending_timeout`` becomes FAILURE. If such a message still
-    reaches a worker later, the worker's own report overwrites this verdict.
+    that no worker started within ``pending_timeout`` becomes FAILURE. Both are marked
+    ``reconciled_at``: if the worker reports the run's end after all, its report becomes the
+    outcome and the run's later reports keep this verdict (``worker.run_mark_finished``).
     """
     now = now or timezone.now()
     lost_before = now - timedelta(seconds=worker_lost_after)
@@ -49,6 +50,7 @@ def run_reconcile(
         .update(
             status=State.FAILURE,
             finished_at=now,
+            reconciled_at=now,
             reason=WORKER_LOST.format(seconds=worker_lost_after),
         )
     )
@@ -57,6 +59,7 @@ def run_reconcile(
     ).update(
         status=State.FAILURE,
         finished_at=now,
+        reconciled_at=now,
         reason=Concat(
             Value(NEVER_STARTED.format(seconds=pending_timeout)), F("queue"), Value("?)")
         ),

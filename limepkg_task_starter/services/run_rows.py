@@ -25,19 +25,39 @@ def run_insert(run: TaskRun) -> None:
     run._state.db = str(connection.alias)
 
 
-def run_update(task_id: str, changes: dict[str, Any], *, announce: bool = False) -> int:
+# Conditions on a worker's report (each ``%s`` is the reporting worker's name, '' when unknown).
+# A report that does not meet its condition touches no row and is handled apart
+# (services.worker): it came after the run was decided without that worker.
+# Started: not when another worker has already finished the run.
+STARTED_UNLESS_FINISHED_ELSEWHERE = (
+    "({finished_at} IS NULL OR {reconciled_at} IS NOT NULL OR %s = '' OR {worker} IN (%s, ''))"
+)
+# Finished: only by the run's own worker, and not after the run was ended for a lost worker.
+FINISHED_BY_ITS_WORKER = "{reconciled_at} IS NULL AND (%s = '' OR {worker} IN (%s, ''))"
+
+
+def run_update(
+    task_id: str,
+    changes: dict[str, Any],
+    *,
+    announce: bool = False,
+    condition: str = "",
+    worker: str = "",
+) -> int:
     """UPDATE one run's ``changes`` (field name → value); the number of rows it touched.
 
     With ``announce``, on PostgreSQL, the same statement wakes whoever waits for the run
-    (``lime_task.wait_for_status``) with NOTIFY, sent when it commits.
+    (``lime_task.wait_for_status``) with NOTIFY, sent when it commits. A ``condition`` (one of
+    the constants above) limits the update to a run the reporting ``worker`` still speaks for.
     """
     columns = tuple(changes)
     by_name = {field.name: field for field in _fields()}
     values = [by_name[name].get_db_prep_save(changes[name], connection) for name in columns]
     announcing = announce and connection.vendor == "postgresql"
+    parameters = [*values, task_id, *[worker] * condition.count("%s")]
     with connection.cursor() as cursor:
         cursor.execute(
-            _update_statement(connection.vendor, columns, announcing), [*values, task_id]
+            _update_statement(connection.vendor, columns, announcing, condition), parameters
         )
         if announcing:
             return len(cursor.fetchall())  # one notification per row updated
@@ -67,11 +87,14 @@ def _insert_statement(vendor: str) -> str:
 
 
 @cache
-def _update_statement(vendor: str, columns: tuple[str, ...], announce: bool) -> str:
+def _update_statement(vendor: str, columns: tuple[str, ...], announce: bool, condition: str) -> str:
     table = connection.ops.quote_name(TaskRun._meta.db_table)
     assignments = ", ".join(f"{_column(name)} = %s" for name in columns)
     key = _column("id")
     update = f"UPDATE {table} SET {assignments} WHERE {key} = %s"
+    if condition:
+        names = ("finished_at", "reconciled_at", "worker")
+        update += " AND " + condition.format(**{name: _column(name) for name in names})
     if announce:
         return (
             f"WITH finished AS ({update} RETURNING {key}) "

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from django.db import transaction
 
 from lime_task.status import Origin, State
 from limepkg_task_starter import selectors
 from limepkg_task_starter.models import TaskRun
-from limepkg_task_starter.services.run_rows import run_update
+from limepkg_task_starter.services.run_rows import (
+    FINISHED_BY_ITS_WORKER,
+    STARTED_UNLESS_FINISHED_ELSEWHERE,
+    run_update,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +39,16 @@ def run_mark_started(*, started: StartedRun, at: datetime) -> None:
     changes: dict[str, Any] = {"status": State.STARTED, "started_at": at, "worker": started.worker}
     if started.queue:
         changes["queue"] = started.queue
-    if run_update(started.task_id, changes):
+    if run_update(
+        started.task_id,
+        changes,
+        condition=STARTED_UNLESS_FINISHED_ELSEWHERE,
+        worker=started.worker,
+    ):
+        return
+    if TaskRun.objects.filter(id=started.task_id).exists():
+        # Another worker finished it: this one was handed the message again.
+        _add_later_report(started.task_id, ALSO_STARTED.format(worker=started.worker, at=_when(at)))
         return
     # Sent by something other than send_task (the scheduler, plain Celery): record it now.
     if started.application_name is None:
@@ -66,6 +81,18 @@ def run_mark_started(*, started: StartedRun, at: datetime) -> None:
     )
 
 
+# What the record is told after the run's outcome was decided without the reporting worker.
+RECONCILED_THEN_FINISHED = (
+    "Ended at {reconciled} for its worker: {verdict} Then {worker} reported it {status} "
+    "at {at}; that is the outcome recorded."
+)
+ALSO_FINISHED = (
+    "{worker} also ran it (the broker delivered it again) and reported {status} at {at}; "
+    "the outcome recorded is {recorded_worker}'s."
+)
+ALSO_STARTED = "{worker} started it again at {at}, after another worker had finished it."
+
+
 def run_mark_finished(
     *,
     task_id: str,
@@ -75,7 +102,14 @@ def run_mark_finished(
     error_type: str = "",
     traceback: str = "",
     reason: str = "",
+    worker: str = "",
 ) -> None:
+    """Record how a run ended, as ``worker`` reports it.
+
+    Usually one conditional UPDATE. A report on a run that was ended for a lost worker, or that
+    another worker holds, is kept as well: the first becomes the outcome (it is what happened)
+    and says what the reconciler had decided; the second is added to the later reports.
+    """
     changes = {
         "status": status,
         "result": result,
@@ -84,7 +118,44 @@ def run_mark_finished(
         "reason": reason,
         "finished_at": at,
     }
-    run_update(task_id, changes, announce=True)
+    if run_update(task_id, changes, announce=True, condition=FINISHED_BY_ITS_WORKER, worker=worker):
+        return
+    run = TaskRun.objects.filter(id=task_id).first()
+    if run is None:
+        return
+    if run.reconciled_at is not None and run.worker in (worker, ""):
+        note = RECONCILED_THEN_FINISHED.format(
+            reconciled=_when(run.reconciled_at),
+            verdict=run.reason,
+            worker=worker or "its worker",
+            status=status,
+            at=_when(at),
+        )
+        changes["later_reports"] = _joined(run.later_reports, note)
+        run_update(task_id, changes, announce=True)
+        logger.warning("Run %s: %s", task_id, note)
+        return
+    note = ALSO_FINISHED.format(
+        worker=worker, status=status, at=_when(at), recorded_worker=run.worker
+    )
+    _add_later_report(task_id, note)
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _joined(reports: str, note: str) -> str:
+    return f"{reports}\n{note}" if reports else note
+
+
+def _add_later_report(task_id: str, note: str) -> None:
+    with transaction.atomic():
+        run = TaskRun.objects.select_for_update().filter(id=task_id).first()
+        if run is not None:
+            run.later_reports = _joined(run.later_reports, note)
+            run.save(update_fields=["later_reports"])
+    logger.warning("Run %s: %s", task_id, note)
 
 
 SKIPPED = "Skipped: the task is disabled in the application configuration."

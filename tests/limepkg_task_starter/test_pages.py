@@ -153,6 +153,19 @@ def test_a_run_row_refreshes_one_run(starter: Client, a_run: TaskRun) -> None:
     assert b"Success" in done.content and b"done" in done.content
 
 
+def test_view_info_says_what_was_decided_and_what_its_worker_reported_later(
+    starter: Client, a_run: TaskRun
+) -> None:
+    TaskRun.objects.filter(id=a_run.id).update(
+        status="SUCCESS",
+        reconciled_at=a_run.created_at,
+        later_reports="Ended at … for its worker: <lost>\nw2 also ran it",
+    )
+    page = starter.get(f"/admin/task-starter/runs/{a_run.id}/").content.decode()
+    assert "Later reports" in page and "Reconciled" in page
+    assert "for its worker: &lt;lost&gt;<br>w2 also ran it" in page
+
+
 def test_traceback_only_for_those_allowed(
     starter: Client, pages_application: Application, a_run: TaskRun
 ) -> None:

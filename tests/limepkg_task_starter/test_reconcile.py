@@ -6,12 +6,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from lime_task.status import State
 from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat
 from limepkg_task_starter.services.maintenance import (
     run_reconcile,
     runs_purge_expired,
     worker_heartbeat,
 )
+from limepkg_task_starter.services.worker import StartedRun, run_mark_finished, run_mark_started
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -87,3 +89,72 @@ def test_purge_deletes_only_expired_finished_runs_in_batches(demo_application) -
 
     assert deleted == len(expired)
     assert set(TaskRun.objects.values_list("id", flat=True)) == {still_open.id, kept.id}
+
+
+# --- Reports that come after the outcome was decided without their worker -------------------
+
+
+def _started(run_: TaskRun, worker: str, at=None) -> None:
+    run_mark_started(
+        started=StartedRun(
+            task_id=run_.id,
+            task_name=run_.task_name,
+            application_name=run_.application_id,
+            run_as="",
+            language="",
+            args=[],
+            kwargs={},
+            worker=worker,
+            queue=run_.queue,
+            scheduled=False,
+        ),
+        at=at or timezone.now(),
+    )
+
+
+def test_a_reconciled_run_its_worker_finishes_after_all_says_both(demo_application) -> None:
+    worker_heartbeat(hostname="cut@host", at=NOW - timedelta(seconds=120))
+    lost = run(demo_application, "STARTED", age=300, worker="cut@host")
+    reconcile()
+    finished = NOW + timedelta(seconds=30)
+
+    run_mark_finished(
+        task_id=lost.id, status=State.SUCCESS, at=finished, result=42, worker="cut@host"
+    )
+
+    lost.refresh_from_db()
+    assert (lost.status, lost.result, lost.finished_at) == ("SUCCESS", 42, finished)
+    assert lost.reconciled_at == NOW
+    assert "stopped responding for more than 60 s" in lost.later_reports
+    assert "Then cut@host reported it SUCCESS" in lost.later_reports
+
+
+def test_a_report_from_a_worker_that_ran_a_redelivered_message_is_kept_aside(
+    demo_application,
+) -> None:
+    twice = run(demo_application, "STARTED", age=30, worker="first@host")
+    _started(twice, "second@host")  # the broker gave the message to another worker
+    run_mark_finished(
+        task_id=twice.id, status=State.SUCCESS, at=NOW, result=1, worker="second@host"
+    )
+
+    run_mark_finished(
+        task_id=twice.id, status=State.FAILURE, at=NOW, error_type="X", worker="first@host"
+    )
+    _started(twice, "third@host")  # a stale start after the run finished elsewhere
+
+    twice.refresh_from_db()
+    assert (twice.status, twice.result, twice.worker) == ("SUCCESS", 1, "second@host")
+    reports = twice.later_reports.splitlines()
+    assert reports[0].startswith("first@host also ran it") and "FAILURE" in reports[0]
+    assert reports[1].startswith("third@host started it again")
+
+
+def test_the_usual_report_is_one_statement_and_leaves_no_later_report(
+    demo_application, django_assert_num_queries
+) -> None:
+    usual = run(demo_application, "STARTED", age=3, worker="one@host")
+    with django_assert_num_queries(1):
+        run_mark_finished(task_id=usual.id, status=State.SUCCESS, at=NOW, worker="one@host")
+    usual.refresh_from_db()
+    assert usual.status == "SUCCESS" and usual.later_reports == ""
