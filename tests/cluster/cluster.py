@@ -238,6 +238,10 @@ class Cluster:
         with self.database() as conn:
             return conn.execute(sql, params).fetchall()
 
+    def execute(self, sql: str, params: Any = None) -> None:
+        with self.database() as conn:
+            conn.execute(sql, params)
+
     def scalar(self, sql: str, params: Any = None) -> Any:
         rows = self.rows(sql, params)
         return rows[0][0] if rows else None
