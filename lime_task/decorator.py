@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 SCHEDULE_HEADER = "periodic_task_name"
 # Set on the request of a scheduled run that did nothing (the task is disabled).
 SKIPPED = "lime_skipped"
+# Set on the request, before the task runs, by whoever keeps the record (the backend's worker
+# side) when the run was cancelled before it started: the task's function is not called.
+STAND_DOWN = "lime_stand_down"
 
 
 class LimeTask(Task[Any, Any]):
@@ -41,6 +44,11 @@ class LimeTask(Task[Any, Any]):
             return super().__call__(*args, **kwargs)
         # Called by the worker's tracer, which has already pushed this request; calling
         # ``super().__call__`` would push a second, header-less one.
+        if getattr(request, STAND_DOWN, False):
+            logger.info(
+                "Task %s [%s] was cancelled before it started; not run", self.name, request.id
+            )
+            return None
         values = request.headers or {}
         app = application_from_headers(values)
         if values.get(SCHEDULE_HEADER) and not app.typed_config.scheduled_task_enabled(self.name):

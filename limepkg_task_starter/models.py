@@ -105,6 +105,12 @@ class TaskRun(models.Model):
     )
     result = models.JSONField("result", null=True, blank=True)
     error_type = models.CharField("error type", max_length=255, blank=True)
+    error_message = models.TextField(
+        "error message",
+        blank=True,
+        help_text="What the exception said: shown to everyone who may see the run (the "
+        "traceback needs its own permission).",
+    )
     traceback = models.TextField("traceback", blank=True)
     reason = models.TextField(
         "reason",
@@ -157,6 +163,15 @@ class TaskRun(models.Model):
     created_at = models.DateTimeField("sent at", db_index=False)
     started_at = models.DateTimeField("started at", null=True, blank=True)
     finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    cancelled_at = models.DateTimeField("cancelled at", null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="cancelled by",
+    )
     reconciled_at = models.DateTimeField(
         "reconciled at",
         null=True,
@@ -176,6 +191,7 @@ class TaskRun(models.Model):
             ("start_task", "Can start and rerun tasks"),
             ("start_task_as_impersonation_user", "Can start tasks as the impersonation user"),
             ("view_traceback", "Can see tracebacks of failed runs"),
+            ("cancel_run", "Can cancel runs"),
         ]
         indexes = [
             # The history of one task in one application, newest first, and its pruning.
@@ -191,6 +207,14 @@ class TaskRun(models.Model):
                 name="taskrun_open",
             ),
             models.Index(fields=["created_at"], name="taskrun_created"),
+            # The runs page: an application's runs newest first, by status or by task.
+            models.Index(fields=["application", "-created_at"], name="taskrun_app_recent"),
+            models.Index(
+                fields=["application", "status", "-created_at"], name="taskrun_app_status"
+            ),
+            models.Index(
+                fields=["application", "task_name", "-created_at"], name="taskrun_app_task"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -229,6 +253,7 @@ class WorkerHeartbeat(models.Model):
 class AuditAction(models.TextChoices):
     START = "start", "Start"
     RERUN = "rerun", "Run again"
+    CANCEL = "cancel", "Cancel"
     SCHEDULE_CHANGE = "schedule_change", "Schedule change"
 
 

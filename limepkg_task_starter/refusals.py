@@ -1,4 +1,4 @@
-"""Why a start can be refused, and the HTTP status that says so on every interface.
+"""Why a start (or a cancel) can be refused, and the HTTP status that says so on every interface.
 
 The pages and the API each answer a refusal in one place, through this table: a refusal type
 maps to one status, its message to what the person reads.
@@ -10,12 +10,15 @@ from typing import Final
 
 from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
 from limepkg_task_starter.arguments import ArgumentsError
+from limepkg_task_starter.services.cancelling import CancelRefusedError, RunNotOpenError
 from limepkg_task_starter.services.starting import StartRefusedError
 
 REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     ArgumentsError: 400,  # the arguments do not fit the task
     InvalidArgumentsError: 400,  # not JSON-serialisable, or too large
     StartRefusedError: 403,  # permission, or the user to run as
+    CancelRefusedError: 403,  # may not cancel
+    RunNotOpenError: 409,  # cancelling a run that has already ended
     NotFoundError: 404,  # not a task of this application
     UnknownTaskError: 404,  # exposed, but not a registered @task
 }

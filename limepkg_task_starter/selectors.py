@@ -5,12 +5,12 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, Q, TextField, Window
+from django.db.models.functions import Cast, RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -200,7 +200,7 @@ def run_for_user(*, user: Any, run_id: str) -> TaskRun | None:
     indistinguishable from runs that do not exist."""
     return (
         TaskRun.objects.filter(id=run_id, application__in=applications_for_user(user=user))
-        .select_related("application", "started_by", "rerun_of")
+        .select_related("application", "started_by", "rerun_of", "cancelled_by")
         .first()
     )
 
@@ -221,4 +221,109 @@ def declaration_for_user(*, user: Any, declaration_id: int) -> ScheduleDeclarati
         )
         .select_related("application", "periodic_task__crontab")
         .first()
+    )
+
+
+# --- The runs page ----------------------------------------------------------------------------
+
+RUNS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What the runs page narrows to; empty means everything."""
+
+    status: str = ""
+    task: str = ""
+    origin: str = ""
+    user: str = ""  # who started it, or whom it ran as
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str = ""  # in arguments, results, error messages and reasons
+
+    @property
+    def any(self) -> bool:
+        return any(
+            (self.status, self.task, self.origin, self.user, self.since, self.until, self.search)
+        )
+
+
+def runs_filtered(*, application: Application, filters: RunFilters, before: datetime | None) -> Any:
+    """An application's runs, newest first, narrowed by ``filters``, older than ``before``.
+
+    Every filter but search is served by an index on (application, …, created_at); search reads
+    the narrowed runs' text, so pair it with a time range on a large history.
+    """
+    runs = TaskRun.objects.filter(application=application)
+    if filters.status:
+        runs = runs.filter(status=filters.status)
+    if filters.task:
+        runs = runs.filter(task_name=filters.task)
+    if filters.origin:
+        runs = runs.filter(origin=filters.origin)
+    if filters.user:
+        runs = runs.filter(Q(started_by__username=filters.user) | Q(run_as=filters.user))
+    if filters.since:
+        runs = runs.filter(created_at__gte=filters.since)
+    if filters.until:
+        runs = runs.filter(created_at__lt=filters.until)
+    if before:
+        runs = runs.filter(created_at__lt=before)
+    if filters.search:
+        needle = filters.search
+        runs = runs.annotate(
+            arguments_text=Cast("arguments", TextField()), result_text=Cast("result", TextField())
+        ).filter(
+            Q(arguments_text__icontains=needle)
+            | Q(result_text__icontains=needle)
+            | Q(error_message__icontains=needle)
+            | Q(reason__icontains=needle)
+        )
+    return runs.select_related("started_by", "cancelled_by").order_by("-created_at")
+
+
+def runs_page(
+    *, application: Application, filters: RunFilters, before: datetime | None = None
+) -> tuple[list[TaskRun], datetime | None]:
+    """One page of runs and where the next (older) page starts, or None at the end."""
+    runs = list(
+        runs_filtered(application=application, filters=filters, before=before)[: RUNS_PER_PAGE + 1]
+    )
+    if len(runs) > RUNS_PER_PAGE:
+        return runs[:RUNS_PER_PAGE], runs[RUNS_PER_PAGE - 1].created_at
+    return runs, None
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    running: int
+    queued: int
+    failed_last_day: int
+
+
+def run_counts(*, application: Application, now: datetime | None = None) -> RunCounts:
+    """Running and queued now, failed in the last 24 hours: three counts over the
+    (application, status, created_at) index, never a scan of the application's runs."""
+    now = now or timezone.now()
+    runs = TaskRun.objects.filter(application=application)
+    return RunCounts(
+        running=runs.filter(status=State.STARTED).count(),
+        queued=runs.filter(status=State.PENDING).count(),
+        failed_last_day=runs.filter(
+            status=State.FAILURE, created_at__gte=now - timedelta(days=1)
+        ).count(),
+    )
+
+
+def run_task_names(*, application: Application) -> list[str]:
+    """Tasks to filter by: the exposed ones (runs of others are found by search or origin)."""
+    return sorted(application.exposed_tasks)
+
+
+def runs_by_ids(*, application: Application, run_ids: list[str]) -> list[TaskRun]:
+    """The given runs of this application, newest first; ids of others are left out."""
+    return list(
+        TaskRun.objects.filter(application=application, id__in=run_ids)
+        .select_related("application", "started_by")
+        .order_by("-created_at")
     )

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from lime_task import events, headers
 from lime_task.config import tasks_config
-from lime_task.decorator import SKIPPED, LimeTask
+from lime_task.decorator import SKIPPED, STAND_DOWN, LimeTask
 from lime_task.exceptions import TaskFailure
 from lime_task.status import State
 from limepkg_task_starter.services import maintenance, worker
@@ -123,7 +123,12 @@ def on_task_prerun(
         scheduled=bool(values.get("periodic_task_name")),
     )
     _started[task_id] = (time.time(), time.monotonic())
-    _write(partial(worker.run_mark_started, started=started, at=timezone.now()))
+    at = timezone.now()
+    proceed: list[bool] = []
+    _write(lambda: proceed.append(worker.run_mark_started(started=started, at=at)))
+    if proceed == [False]:
+        # Cancelled while it waited in the queue: the task's function is not called.
+        setattr(request, STAND_DOWN, True)
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -210,6 +215,9 @@ def _json_result(result: Any) -> tuple[Any, str]:
 def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     if not _is_tracked(sender):
         return
+    if getattr(sender.request, STAND_DOWN, False):
+        _started.pop(sender.request.id, None)
+        return  # the record already says it was cancelled
     if getattr(sender.request, SKIPPED, False):
         _write(partial(worker.run_mark_skipped, task_id=sender.request.id, at=timezone.now()))
         return
@@ -230,6 +238,18 @@ def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     else:
         _write(partial(finish, status=State.SUCCESS, result=value))
         _report(sender, sender.request.id, State.SUCCESS, value, None)
+
+
+MAX_ERROR_MESSAGE = 2000
+
+
+def _error_message(exception: BaseException) -> str:
+    """What the exception says, for everyone who may see the run (the traceback is apart)."""
+    message = exception.message if isinstance(exception, TaskFailure) else str(exception)
+    message = str(message) if message is not None else ""
+    if len(message) > MAX_ERROR_MESSAGE:
+        return message[: MAX_ERROR_MESSAGE - 1] + "…"
+    return message
 
 
 def _failure_reason(exception: BaseException) -> str:
@@ -264,6 +284,7 @@ def on_task_failure(
             at=timezone.now(),
             result=result,
             error_type=f"{error_class.__module__}.{error_class.__qualname__}",
+            error_message=_error_message(exception),
             traceback=str(getattr(einfo, "traceback", "") or ""),
             reason=reason,
             worker=sender.request.hostname or "",

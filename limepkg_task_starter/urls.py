@@ -18,9 +18,14 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
 
     return [
         path("", page(views.index), name="index"),
+        # Before runs/<run_id>/: an application may be called "runs".
+        path("<slug:app_name>/runs/", page(views.runs), name="runs"),
+        path("<slug:app_name>/runs/live/", page(views.runs_live), name="runs_live"),
+        path("<slug:app_name>/runs/retry/", page(views.runs_retry), name="runs_retry"),
         path("runs/<str:run_id>/", page(views.run_info), name="run_info"),
         path("runs/<str:run_id>/row/", page(views.run_row), name="run_row"),
         path("runs/<str:run_id>/rerun/", page(views.run_rerun), name="run_rerun"),
+        path("runs/<str:run_id>/cancel/", page(views.run_cancel), name="run_cancel"),
         path(
             "schedules/<int:declaration_id>/run-now/",
             page(views.schedule_run_now),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -16,22 +17,32 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from lime_task import headers
 from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task, registered_tasks
 from lime_task.status import Origin
 from limepkg_task_starter import selectors
 from limepkg_task_starter.arguments import TypedArguments, default_arguments, task_parameters
+from limepkg_task_starter.forms import RunFilterForm
 from limepkg_task_starter.models import Application, TaskRun
-from limepkg_task_starter.permissions import IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
+from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
-from limepkg_task_starter.services import starting
+from limepkg_task_starter.services import cancelling, starting
 
 TASKS_PER_PAGE = 100
 STARTED = "Started {task} as {user}."
 NOT_SENT = "{task} was not sent: {reason} It is recorded in the history."
+CANCELLED = "Cancelled {task}."
+RETRIED = "Started {count} run{plural} again."
+RETRY_REFUSED = "{task} ({run}) was not started again: {reason}"
+NOTHING_SELECTED = "Select the runs to retry first."
+MAX_RETRY = 100
+TOO_MANY_SELECTED = f"Retry at most {MAX_RETRY} runs at a time."
 
 
 def _admin_context(site: AdminSite, request: HttpRequest, **context: Any) -> dict[str, Any]:
@@ -139,6 +150,7 @@ def _task_page(
             runs=runs,
             any_open=any(not run.is_completed for run in runs),
             can_start=request.user.has_perm(START),
+            can_cancel=request.user.has_perm(CANCEL),
             can_view_runs=can_view_runs,
             impersonate_user=impersonate if request.user.has_perm(IMPERSONATE) else "",
             schedules=selectors.schedules_for_task(application=application, task_name=task_name),
@@ -229,6 +241,7 @@ def task_history(
         "application": application,
         "task_name": task_name,
         "can_start": request.user.has_perm(START),
+        "can_cancel": request.user.has_perm(CANCEL),
     }
     response = render(request, "task_starter/task_detail.html#history-rows", context)
     return response if any_open else HttpResponseStopPolling(response.content)
@@ -237,7 +250,11 @@ def task_history(
 @require_GET
 def run_row(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpResponse:
     run = _run(request, run_id)
-    context = {"run": run, "can_start": request.user.has_perm(START)}
+    context = {
+        "run": run,
+        "can_start": request.user.has_perm(START),
+        "can_cancel": request.user.has_perm(CANCEL),
+    }
     response_class = HttpResponseStopPolling if run.is_completed else HttpResponse
     response = render(request, "task_starter/task_detail.html#run-row", context)
     return response_class(response.content)
@@ -256,17 +273,29 @@ def _start_and_go_back(
     except REFUSALS as error:
         return _refused(request, site, application, task_name, error)
     _announce(request, run)
-    return HttpResponseRedirect(
-        reverse(
-            "admin:task_starter:task_detail",
-            kwargs={"app_name": application.name, "task_name": task_name},
-        )
+    task_page = reverse(
+        "admin:task_starter:task_detail",
+        kwargs={"app_name": application.name, "task_name": task_name},
     )
+    return HttpResponseRedirect(_back_to(request, task_page))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def run_rerun(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpResponse:
     run = _run(request, run_id)
+    if request.method == "GET":
+        if not request.user.has_perm(START):
+            raise PermissionDenied
+        return _confirm(
+            request,
+            site,
+            title="Run again?",
+            question="Start this task again, with the same arguments, as the same user?",
+            runs=[run],
+            action=reverse("admin:task_starter:run_rerun", kwargs={"run_id": run.id}),
+            confirm_label="Run again",
+            application=run.application,
+        )
     return _start_and_go_back(
         request,
         site,
@@ -290,16 +319,42 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
             run=run,
             application=run.application,
             can_view_traceback=request.user.has_perm(VIEW_TRACEBACK),
+            can_start=request.user.has_perm(START),
+            can_cancel=request.user.has_perm(CANCEL),
         ),
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSite) -> HttpResponse:
     _may_use_task_starter(request)
     declaration = selectors.declaration_for_user(user=request.user, declaration_id=declaration_id)
     if declaration is None:
         raise Http404("No such schedule")
+    if request.method == "GET":
+        if not request.user.has_perm(START):
+            raise PermissionDenied
+        periodic = declaration.periodic_task
+        return _confirm(
+            request,
+            site,
+            title="Run now?",
+            question=f"Start “{periodic.name}” now, with its schedule's arguments and user?",
+            runs=[],
+            items=[
+                {
+                    "task_name": declaration.task_name,
+                    "arguments": json.loads(periodic.args or "[]"),
+                    "run_as": json.loads(periodic.headers or "{}").get(headers.USER)
+                    or request.user.get_username(),
+                }
+            ],
+            action=reverse(
+                "admin:task_starter:schedule_run_now", kwargs={"declaration_id": declaration.id}
+            ),
+            confirm_label="Run now",
+            application=declaration.application,
+        )
     return _start_and_go_back(
         request,
         site,
@@ -307,3 +362,208 @@ def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSi
         declaration.task_name,
         lambda: starting.schedule_run_now(actor=request.user, declaration=declaration),
     )
+
+
+# --- Confirmations ----------------------------------------------------------------------------
+
+
+def _back_to(request: HttpRequest, fallback: str) -> str:
+    """Where to return after an action: the page it came from, if it is one of ours."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+def _confirm(
+    request: HttpRequest,
+    site: AdminSite,
+    *,
+    title: str,
+    question: str,
+    runs: list[TaskRun],
+    action: str,
+    confirm_label: str,
+    application: Application,
+    items: list[dict[str, Any]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Before an action that starts or stops work: what it acts on, and one button to go on."""
+    listed = items or [
+        {
+            "task_name": run.task_name,
+            "arguments": run.arguments if run.arguments is not None else run.kwargs or run.args,
+            "run_as": run.run_as,
+            "status": run.status,
+            "id": run.id,
+        }
+        for run in runs
+    ]
+    fallback = reverse("admin:task_starter:runs", kwargs={"app_name": application.name})
+    return render(
+        request,
+        "task_starter/confirm.html",
+        _admin_context(
+            site,
+            request,
+            title=title,
+            question=question,
+            items=listed,
+            run_ids=[run.id for run in runs],
+            action=action,
+            confirm_label=confirm_label,
+            application=application,
+            next=_back_to(request, fallback),
+        ),
+        status=status,
+    )
+
+
+# --- Cancel and retry -----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def run_cancel(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpResponse:
+    run = _run(request, run_id)
+    if not request.user.has_perm(CANCEL):
+        raise PermissionDenied
+    back = _back_to(request, reverse("admin:task_starter:run_info", kwargs={"run_id": run.id}))
+    if request.method == "GET":
+        return _confirm(
+            request,
+            site,
+            title="Cancel this run?",
+            question=(
+                "It is waiting: it will not start."
+                if run.status == "PENDING"
+                else "It is running: its task handler will stop it."
+                if run.status == "STARTED"
+                else "It has already ended; there is nothing to cancel."
+            ),
+            runs=[run],
+            action=reverse("admin:task_starter:run_cancel", kwargs={"run_id": run.id}),
+            confirm_label="Cancel the run",
+            application=run.application,
+        )
+    try:
+        cancelling.run_cancel(actor=request.user, run=run)
+    except REFUSALS as error:
+        messages.error(request, " ".join(refusal_messages(error)))
+        return HttpResponseRedirect(back)
+    messages.success(request, CANCELLED.format(task=run.task_name.rsplit(".", 1)[-1]))
+    return HttpResponseRedirect(back)
+
+
+@require_POST
+def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpResponse:
+    """Run the selected runs again, each through the start policy, after a confirmation."""
+    if not request.user.has_perm(VIEW_RUNS):
+        raise PermissionDenied
+    application = _application(request, app_name)
+    back = _back_to(request, reverse("admin:task_starter:runs", kwargs={"app_name": app_name}))
+    ids = list(dict.fromkeys(request.POST.getlist("run")))
+    if not ids:
+        messages.error(request, NOTHING_SELECTED)
+        return HttpResponseRedirect(back)
+    if len(ids) > MAX_RETRY:
+        messages.error(request, TOO_MANY_SELECTED)
+        return HttpResponseRedirect(back)
+    runs = selectors.runs_by_ids(application=application, run_ids=ids)
+    if not runs:
+        raise Http404("No such runs")
+    if request.POST.get("confirm") != "yes":
+        count = len(runs)
+        return _confirm(
+            request,
+            site,
+            title=f"Retry {count} run{'s' if count != 1 else ''}?",
+            question="Start each of these again, with its arguments, as the same user?",
+            runs=runs,
+            action=reverse("admin:task_starter:runs_retry", kwargs={"app_name": app_name}),
+            confirm_label=f"Retry {count} run{'s' if count != 1 else ''}",
+            application=application,
+        )
+    started = 0
+    for run in runs:
+        try:
+            starting.run_rerun(actor=request.user, run=run)
+        except REFUSALS as error:
+            messages.error(
+                request,
+                RETRY_REFUSED.format(
+                    task=run.task_name.rsplit(".", 1)[-1],
+                    run=run.id,
+                    reason=" ".join(refusal_messages(error)),
+                ),
+            )
+        else:
+            started += 1
+    if started:
+        messages.success(request, RETRIED.format(count=started, plural="s" if started != 1 else ""))
+    return HttpResponseRedirect(back)
+
+
+# --- The runs page ----------------------------------------------------------------------------
+
+
+def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
+    if not request.user.has_perm(VIEW_RUNS):
+        raise PermissionDenied
+    application = _application(request, app_name)
+    form = RunFilterForm(
+        request.GET or None, task_names=selectors.run_task_names(application=application)
+    )
+    filters = form.filters()
+    before = _before(request.GET.get("before", ""))
+    runs, older = selectors.runs_page(application=application, filters=filters, before=before)
+    query = request.GET.copy()
+    query.pop("before", None)
+    return {
+        "application": application,
+        "form": form,
+        "filters": filters,
+        "runs": runs,
+        "older": older.isoformat() if older else "",
+        "paged": before is not None,
+        "query": query.urlencode(),
+        "counts": selectors.run_counts(application=application),
+        "can_start": request.user.has_perm(START),
+        "can_cancel": request.user.has_perm(CANCEL),
+        "here": request.get_full_path(),
+    }
+
+
+def _before(value: str) -> datetime | None:
+    """Where an older page starts; a value that is not a time starts at the newest."""
+    try:
+        return parse_datetime(value) if value else None
+    except ValueError:
+        return None
+
+
+@require_GET
+def runs(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpResponse:
+    context = _runs_context(request, app_name)
+    return render(
+        request,
+        "task_starter/runs.html",
+        _admin_context(
+            site,
+            request,
+            title=f"Runs of {app_name}",
+            applications=selectors.applications_for_user(user=request.user),
+            **context,
+        ),
+    )
+
+
+@require_GET
+def runs_live(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpResponse:
+    """The runs page's counts and table, polled as one every two seconds."""
+    context = _runs_context(request, app_name)
+    context["here"] = request.headers.get("HX-Current-URL") or reverse(
+        "admin:task_starter:runs", kwargs={"app_name": app_name}
+    )
+    return render(request, "task_starter/runs.html#runs-live", context)

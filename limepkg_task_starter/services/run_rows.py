@@ -28,12 +28,16 @@ def run_insert(run: TaskRun) -> None:
 # Conditions on a worker's report (each ``%s`` is the reporting worker's name, '' when unknown).
 # A report that does not meet its condition touches no row and is handled apart
 # (services.worker): it came after the run was decided without that worker.
-# Started: not when another worker has already finished the run.
+# Started: not when the run was cancelled, nor when another worker has already finished it.
 STARTED_UNLESS_FINISHED_ELSEWHERE = (
-    "({finished_at} IS NULL OR {reconciled_at} IS NOT NULL OR %s = '' OR {worker} IN (%s, ''))"
+    "{cancelled_at} IS NULL AND ({finished_at} IS NULL OR {reconciled_at} IS NOT NULL "
+    "OR %s = '' OR {worker} IN (%s, ''))"
 )
-# Finished: only by the run's own worker, and not after the run was ended for a lost worker.
-FINISHED_BY_ITS_WORKER = "{reconciled_at} IS NULL AND (%s = '' OR {worker} IN (%s, ''))"
+# Finished: only by the run's own worker, and not after the run was cancelled or ended for a
+# lost worker.
+FINISHED_BY_ITS_WORKER = (
+    "{cancelled_at} IS NULL AND {reconciled_at} IS NULL AND (%s = '' OR {worker} IN (%s, ''))"
+)
 
 
 def run_update(
@@ -93,7 +97,7 @@ def _update_statement(vendor: str, columns: tuple[str, ...], announce: bool, con
     key = _column("id")
     update = f"UPDATE {table} SET {assignments} WHERE {key} = %s"
     if condition:
-        names = ("finished_at", "reconciled_at", "worker")
+        names = ("finished_at", "reconciled_at", "cancelled_at", "worker")
         update += " AND " + condition.format(**{name: _column(name) for name in names})
     if announce:
         return (

@@ -35,7 +35,8 @@ class StartedRun:
     scheduled: bool
 
 
-def run_mark_started(*, started: StartedRun, at: datetime) -> None:
+def run_mark_started(*, started: StartedRun, at: datetime) -> bool:
+    """Record that a worker started the run; False when it was cancelled and must not run."""
     changes: dict[str, Any] = {"status": State.STARTED, "started_at": at, "worker": started.worker}
     if started.queue:
         changes["queue"] = started.queue
@@ -45,17 +46,20 @@ def run_mark_started(*, started: StartedRun, at: datetime) -> None:
         condition=STARTED_UNLESS_FINISHED_ELSEWHERE,
         worker=started.worker,
     ):
-        return
-    if TaskRun.objects.filter(id=started.task_id).exists():
+        return True
+    recorded = TaskRun.objects.filter(id=started.task_id).values_list("cancelled_at").first()
+    if recorded is not None:
+        if recorded[0] is not None:
+            return False  # cancelled while it waited
         # Another worker finished it: this one was handed the message again.
         _add_later_report(started.task_id, ALSO_STARTED.format(worker=started.worker, at=_when(at)))
-        return
+        return True
     # Sent by something other than send_task (the scheduler, plain Celery): record it now.
     if started.application_name is None:
         logger.warning(
             "Task %s [%s] names no application; not recorded", started.task_name, started.task_id
         )
-        return
+        return True
     if selectors.application_settings(name=started.application_name) is None:
         logger.warning(
             "Task %s [%s]: unknown application %r; not recorded",
@@ -63,7 +67,7 @@ def run_mark_started(*, started: StartedRun, at: datetime) -> None:
             started.task_id,
             started.application_name,
         )
-        return
+        return True
     TaskRun.objects.create(
         id=started.task_id,
         application_id=started.application_name,
@@ -79,6 +83,7 @@ def run_mark_started(*, started: StartedRun, at: datetime) -> None:
         created_at=at,
         started_at=at,
     )
+    return True
 
 
 # What the record is told after the run's outcome was decided without the reporting worker.
@@ -91,6 +96,11 @@ ALSO_FINISHED = (
     "the outcome recorded is {recorded_worker}'s."
 )
 ALSO_STARTED = "{worker} started it again at {at}, after another worker had finished it."
+STOPPED_AFTER_CANCEL = "{worker} stopped it at {at}."
+FINISHED_DESPITE_CANCEL = (
+    "Cancelled at {cancelled}, but {worker} had already finished it: {status} at {at}; that "
+    "is the outcome recorded."
+)
 
 
 def run_mark_finished(
@@ -100,6 +110,7 @@ def run_mark_finished(
     at: datetime,
     result: Any = None,
     error_type: str = "",
+    error_message: str = "",
     traceback: str = "",
     reason: str = "",
     worker: str = "",
@@ -114,6 +125,7 @@ def run_mark_finished(
         "status": status,
         "result": result,
         "error_type": error_type,
+        "error_message": error_message,
         "traceback": traceback,
         "reason": reason,
         "finished_at": at,
@@ -122,6 +134,16 @@ def run_mark_finished(
         return
     run = TaskRun.objects.filter(id=task_id).first()
     if run is None:
+        return
+    if run.cancelled_at is not None:
+        if status == State.REVOKED:
+            _add_later_report(task_id, STOPPED_AFTER_CANCEL.format(worker=worker, at=_when(at)))
+            return
+        note = FINISHED_DESPITE_CANCEL.format(
+            cancelled=_when(run.cancelled_at), worker=worker, status=status, at=_when(at)
+        )
+        changes["later_reports"] = _joined(run.later_reports, note)
+        run_update(task_id, changes, announce=True)
         return
     if run.reconciled_at is not None and run.worker in (worker, ""):
         note = RECONCILED_THEN_FINISHED.format(

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -41,3 +43,31 @@ def percent(done: int | None, total: int | None) -> int:
     if not total or done is None:
         return 0
     return max(0, min(100, round(100 * done / total)))
+
+
+@register.filter
+def short_task(name: str) -> str:
+    """A task's last name: ``solution.tasks.my_task`` → ``my_task``."""
+    return name.rsplit(".", 1)[-1]
+
+
+@register.filter
+def run_arguments(run: Any) -> Any:
+    """The arguments a run was started with: by name as given, else as sent."""
+    if run.arguments is not None:
+        return run.arguments
+    return run.kwargs or run.args
+
+
+@register.simple_tag
+def moment(value: datetime | None) -> str:
+    """A time, in UTC and labelled so; the page's script shows it in the viewer's own time
+    zone with how long ago it was."""
+    if value is None:
+        return "—"
+    utc = value.astimezone(UTC)
+    return format_html(
+        '<time datetime="{}" class="ts-time">{} UTC</time>',
+        utc.isoformat(),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+    )

@@ -1,4 +1,4 @@
-// Task starter: the run action menu's copy buttons.
+// Task starter: copy buttons, action menus that survive live refreshes, times in the viewer's zone.
 "use strict";
 
 function copyToClipboard(text) {
@@ -22,9 +22,11 @@ function closeMenu(element) {
 document.addEventListener("click", (event) => {
   const copy = event.target.closest("[data-copy-text]");
   if (copy) {
+    const label = copy.dataset.label || copy.textContent;
+    copy.dataset.label = label;
     copyToClipboard(copy.dataset.copyText).then(() => {
       copy.textContent = "Copied";
-      setTimeout(() => { copy.textContent = "Copy task id"; closeMenu(copy); }, 800);
+      setTimeout(() => { copy.textContent = label; closeMenu(copy); }, 800);
     });
     return;
   }
@@ -45,3 +47,62 @@ document.addEventListener("click", (event) => {
     if (!menu.contains(event.target)) menu.open = false;
   });
 });
+
+// Escape closes an open action menu and gives the focus back to its button.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  document.querySelectorAll("details.ts-menu[open]").forEach((menu) => {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+});
+
+// A live refresh replaces the rows: keep the open menu open and the ticked boxes ticked.
+let kept = { menus: [], ticked: [] };
+document.addEventListener("htmx:beforeSwap", () => {
+  kept = {
+    menus: [...document.querySelectorAll("details.ts-menu[open]")].map((menu) => menu.closest("tr")?.id),
+    ticked: [...document.querySelectorAll("input[name=run]:checked")].map((box) => box.value),
+  };
+});
+document.addEventListener("htmx:afterSettle", (event) => {
+  kept.menus.forEach((rowId) => {
+    const menu = rowId && document.querySelector(`#${CSS.escape(rowId)} details.ts-menu`);
+    if (menu) menu.open = true;
+  });
+  kept.ticked.forEach((value) => {
+    const box = document.querySelector(`input[name=run][value="${CSS.escape(value)}"]`);
+    if (box) box.checked = true;
+  });
+  showTimes(event.target);
+});
+
+// Times arrive in UTC; show them in the viewer's time zone, labelled, with how long ago.
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const absolute = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+});
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+function ago(date) {
+  const seconds = Math.round((date - Date.now()) / 1000);
+  const steps = [[60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [Infinity, "week"]];
+  let value = seconds;
+  for (const [size, unit] of steps) {
+    if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+    value /= size;
+  }
+  return "";
+}
+
+function showTimes(root) {
+  (root || document).querySelectorAll("time.ts-time").forEach((element) => {
+    const date = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(date.getTime())) return;
+    element.textContent = `${absolute.format(date)} · ${ago(date)}`;
+    element.title = `${zone}; ${element.getAttribute("datetime")}`;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => showTimes(document));

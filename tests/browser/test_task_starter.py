@@ -41,6 +41,11 @@ def test_start_watch_rerun_and_inspect(
 
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
     page.click("text=Run again with same arguments")
+    # A confirmation first, saying what will run as whom.
+    expect(page.locator("h1")).to_have_text("Run again?")
+    expect(page.locator(".ts-confirm")).to_contain_text('"numberx": 4')
+    expect(page.locator(".ts-confirm")).to_contain_text("ada")
+    page.get_by_role("button", name="Run again").click()
     expect(page.locator("#history tbody tr")).to_have_count(2)
     expect(page.locator(STATUS)).to_have_text("Success", timeout=20_000)
     first, second = TaskRun.objects.order_by("-created_at")

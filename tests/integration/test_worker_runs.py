@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from typing import Any
 
 import pytest
 
@@ -114,6 +116,8 @@ def test_unhandled_exception_fails_without_result_but_keeps_the_traceback(
     run = TaskRun.objects.get(id=sent.id)
     assert run.error_type == "builtins.KeyError"
     assert "no such key" in run.traceback and "Traceback" in run.traceback
+    # The message apart from the traceback: shown to everyone who may see the run.
+    assert run.error_message == "'no such key'"
 
 
 def test_result_that_is_not_json_fails_with_a_reason(
@@ -176,3 +180,70 @@ def test_a_run_sent_by_the_scheduler_is_recorded_when_it_starts(
     run = TaskRun.objects.get(id=result.id)
     assert (run.origin, run.run_as, run.args) == (Origin.SCHEDULE, "integration-user", [2, 3])
     assert run.arguments == {"number": 2, "numberx": 3}
+
+
+# --- Cancelling, with a real task handler -----------------------------------------------------
+
+
+def _canceller() -> Any:
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("stopper", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["cancel_run", "view_taskrun"])
+    )
+    return User.objects.get(id=user.id)  # permissions are cached per instance
+
+
+def test_a_cancelled_waiting_run_never_runs(
+    own_worker: Any, live_demo_app: LimeApplication, tmp_path: Any
+) -> None:
+    from limepkg_task_starter.services.cancelling import run_cancel
+
+    route = {"__queue": f"cancel-{uuid.uuid4().hex[:8]}"}  # only this test's handler takes it
+    own_worker(concurrency=1, queues=route["__queue"])
+    busy = send_task(f"{TASKS}.sleeper", live_demo_app, 2, **route)
+    marker = tmp_path / "ran"
+    waiting = send_task(f"{TASKS}.touch", live_demo_app, str(marker), **route)
+    wait_for(
+        lambda: TaskRun.objects.filter(id=busy.id, status="STARTED").exists(),
+        20,
+        what="the handler to be busy",
+    )
+    run_cancel(actor=_canceller(), run=TaskRun.objects.get(id=waiting.id))
+    after = send_task(f"{TASKS}.my_task", live_demo_app, 1, 1, **route)
+    wait_completed(after.id)  # the queue has moved past the cancelled run
+
+    run = TaskRun.objects.get(id=waiting.id)
+    assert run.status == "REVOKED" and run.reason.startswith("Cancelled by stopper")
+    assert not marker.exists(), "the cancelled task ran"
+
+
+@pytest.mark.skipif(
+    celery_app.conf.broker_url.startswith("embedded"),
+    reason="the embedded broker does not broadcast, so a running task cannot be told to stop",
+)
+def test_a_cancelled_running_run_is_terminated(
+    worker: WorkerProcess, live_demo_app: LimeApplication
+) -> None:
+    from limepkg_task_starter.services.cancelling import run_cancel
+
+    sent = send_task(f"{TASKS}.sleeper", live_demo_app, 30)
+    wait_for(
+        lambda: TaskRun.objects.filter(id=sent.id, status="STARTED").exists(),
+        20,
+        what="the sleeper to start",
+    )
+    started = time.monotonic()
+    run_cancel(actor=_canceller(), run=TaskRun.objects.get(id=sent.id))
+    wait_for(
+        lambda: "stopped it" in TaskRun.objects.get(id=sent.id).later_reports,
+        20,
+        what="the worker to confirm it stopped the run",
+    )
+    assert time.monotonic() - started < 20  # long before the 30 s sleep would have ended
+    run = TaskRun.objects.get(id=sent.id)
+    assert run.status == "REVOKED" and run.cancelled_by.username == "stopper"
+    # The worker goes on taking work.
+    after = send_task(f"{TASKS}.my_task", live_demo_app, 2, 2)
+    assert wait_completed(after.id).result == 4

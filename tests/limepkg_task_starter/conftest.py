@@ -19,6 +19,7 @@ PERMISSIONS = {
     "start": "start_task",
     "impersonate": "start_task_as_impersonation_user",
     "traceback": "view_traceback",
+    "cancel": "cancel_run",
 }
 
 

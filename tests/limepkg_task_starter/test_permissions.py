@@ -22,7 +22,11 @@ ROLES: dict[str, dict[str, Any]] = {
     "staff_without_permissions": {},
     "starter": {"perms": ("view", "start")},
     "impersonator": {"perms": ("view", "start", "impersonate")},
-    "other_application": {"perms": ("view", "start", "impersonate"), "other": True},
+    "canceller": {"perms": ("view", "cancel")},
+    "other_application": {
+        "perms": ("view", "start", "impersonate", "cancel"),
+        "other": True,
+    },
 }
 
 LOGIN, FORBIDDEN, MISSING, UNAUTHORISED = "login", 403, 404, 401
@@ -52,7 +56,17 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
             api_start, {"arguments": {}, "run_as": "impersonation"}, content_type="application/json"
         ),
         "api_status": lambda: client.get(f"/api/v1/applications/demo/runs/{run.id}"),
+        "runs": lambda: client.get(f"{base}/demo/runs/"),
+        "runs_live": lambda: client.get(f"{base}/demo/runs/live/"),
+        "retry": lambda: client.post(f"{base}/demo/runs/retry/", {"run": run.id, "confirm": "yes"}),
+        "rerun_confirm": lambda: client.get(f"{base}/runs/{run.id}/rerun/"),
+        "run_now_confirm": lambda: client.get(f"{base}/schedules/{schedule.id}/run-now/"),
+        "cancel_confirm": lambda: client.get(f"{base}/runs/{run.id}/cancel/"),
+        "cancel": lambda: client.post(f"{base}/runs/{run.id}/cancel/"),
     }[action]()
+
+
+NEW_PAGES = ["runs", "runs_live", "retry", "rerun_confirm", "run_now_confirm", "cancel_confirm"]
 
 
 EXPECTED = {
@@ -68,6 +82,8 @@ EXPECTED = {
             "run_info",
             "rerun",
             "run_now",
+            *NEW_PAGES,
+            "cancel",
         ],
         LOGIN,
     )
@@ -87,6 +103,8 @@ EXPECTED = {
             "api_start",
             "api_start_impersonated",
             "api_status",
+            *NEW_PAGES,
+            "cancel",
         ],
         FORBIDDEN,
     ),
@@ -104,6 +122,13 @@ EXPECTED = {
         "api_start": 202,
         "api_start_impersonated": FORBIDDEN,
         "api_status": 200,
+        "runs": 200,
+        "runs_live": 200,
+        "retry": 302,
+        "rerun_confirm": 200,
+        "run_now_confirm": 200,
+        "cancel_confirm": FORBIDDEN,
+        "cancel": FORBIDDEN,
     },
     "impersonator": {
         "index": 302,
@@ -119,6 +144,35 @@ EXPECTED = {
         "api_start": 202,
         "api_start_impersonated": 202,
         "api_status": 200,
+        "runs": 200,
+        "runs_live": 200,
+        "retry": 302,
+        "rerun_confirm": 200,
+        "run_now_confirm": 200,
+        "cancel_confirm": FORBIDDEN,
+        "cancel": FORBIDDEN,
+    },
+    "canceller": {
+        "index": 302,
+        "task_list": 200,
+        "task_page": 200,
+        "start": FORBIDDEN,
+        "start_impersonated": FORBIDDEN,
+        "run_row": 286,
+        "history": 286,
+        "run_info": 200,
+        "rerun": FORBIDDEN,
+        "run_now": FORBIDDEN,
+        "api_start": FORBIDDEN,
+        "api_start_impersonated": FORBIDDEN,
+        "api_status": 200,
+        "runs": 200,
+        "runs_live": 200,
+        "retry": 302,  # back to the runs page, saying why nothing was started
+        "rerun_confirm": FORBIDDEN,
+        "run_now_confirm": FORBIDDEN,
+        "cancel_confirm": 200,
+        "cancel": 302,  # back, saying the run has already ended
     },
     "other_application": {
         "index": 302,
@@ -134,6 +188,7 @@ EXPECTED = {
         "api_start": MISSING,
         "api_start_impersonated": MISSING,
         "api_status": MISSING,
+        **dict.fromkeys([*NEW_PAGES, "cancel"], MISSING),
     },
 }
 EXPECTED["non_staff"] = EXPECTED["anonymous"]
@@ -173,14 +228,16 @@ def test_permission_matrix(
         assert response.status_code == expected, response.content[:300]
 
 
-@pytest.mark.parametrize("action", ["start", "rerun", "run_now", "api_start"])
+@pytest.mark.parametrize("action", ["start", "rerun", "run_now", "api_start", "retry", "cancel"])
 def test_csrf_is_enforced_on_every_post(
     pages_application: Application, a_run: TaskRun, a_schedule: ScheduleDeclaration, action: str
 ) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(
         make_user(
-            "careful", perms=("view", "start", "impersonate"), applications=(pages_application,)
+            "careful",
+            perms=("view", "start", "impersonate", "cancel"),
+            applications=(pages_application,),
         )
     )
     assert call(client, action, a_run, a_schedule).status_code == 403

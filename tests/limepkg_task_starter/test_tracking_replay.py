@@ -9,6 +9,9 @@ from django.db import OperationalError
 
 from limepkg_task_starter import tracking
 
+# A refused write closes the broken connection: the test may touch the database.
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def quick_replay(monkeypatch: pytest.MonkeyPatch):

@@ -1,0 +1,140 @@
+"""The runs page in headless Chromium, against gunicorn with DEBUG off and a real task handler:
+runs arriving live, filters, cancelling a running task, retrying failed runs together, and the
+page on a phone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Page, expect
+
+from lime_task.status import Origin
+from limepkg_task_starter.models import Application, TaskRun
+from limepkg_task_starter.services import starting
+from tests.browser.conftest import log_in, staff_user
+from tests.support.worker import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.browser
+DEMO = "solution_demo.tasks.my_tasks"
+TASKS = [f"{DEMO}.dummy_task", f"{DEMO}.slow_report", f"{DEMO}.broken_import"]
+
+
+@pytest.fixture
+def ops(transactional_db: None) -> Application:
+    return Application.objects.create(name="ops", config={"limepkg_task_starter": {"tasks": TASKS}})
+
+
+def start(user: User, application: Application, task: str, arguments: Any) -> TaskRun:
+    """A run started elsewhere (here: the API's way in), not on the page being watched."""
+    return starting.run_start(
+        actor=user,
+        application=application,
+        task_name=f"{DEMO}.{task}",
+        arguments=arguments,
+        run_as=starting.RunAs.ACTOR,
+        origin=Origin.API,
+    )
+
+
+def runs_url(server: Any, query: str = "") -> str:
+    return f"{server.url}/admin/task-starter/ops/runs/{query}"
+
+
+def test_runs_arrive_live_filter_and_a_running_one_is_cancelled(
+    page: Page, production_server: Any, worker: WorkerProcess, ops: Application
+) -> None:
+    ada = staff_user("ada", ops, "view_taskrun", "start_task", "cancel_run")
+    log_in(page, production_server, "ada")
+    page.goto(runs_url(production_server))
+    expect(page.locator("#runs")).to_contain_text("No runs yet.")
+
+    quick = start(ada, ops, "dummy_task", {"number": 2, "numberx": 3})
+    slow = start(ada, ops, "slow_report", {"steps": 60, "seconds_per_step": 0.5})
+    # Both appear, and move on, without a reload.
+    expect(page.locator(f"#run-{quick.id} .ts-result")).to_have_text("30", timeout=20_000)
+    expect(page.locator(f"#run-{slow.id} .ts-status")).to_have_text("Started", timeout=20_000)
+    expect(page.locator(".ts-counts")).to_contain_text("1 running")
+    expect(page.locator(f"#run-{slow.id}")).to_contain_text('{"steps": 60')
+
+    page.select_option("#filter-status", "SUCCESS")
+    page.click("text=Filter")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    expect(page.locator(f"#run-{quick.id}")).to_be_visible()
+    page.click("text=Clear")
+
+    # The action menu stays open through the live refreshes, and Escape closes it.
+    menu = page.locator(f"#run-{slow.id} details.ts-menu")
+    menu.locator("summary").click()
+    page.wait_for_timeout(2_500)  # at least one refresh of the table
+    expect(menu.locator("text=Cancel…")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(menu.locator("text=Cancel…")).to_be_hidden()
+
+    menu.locator("summary").click()
+    menu.locator("text=Cancel…").click()
+    expect(page.locator("h1")).to_have_text("Cancel this run?")
+    expect(page.locator(".ts-confirm")).to_contain_text("It is running")
+    expect(page.locator(".ts-confirm")).to_contain_text("slow_report")
+    page.get_by_role("button", name="Cancel the run").click()
+
+    expect(page.locator(".messagelist")).to_contain_text("Cancelled slow_report.")
+    expect(page.locator(f"#run-{slow.id} .ts-status")).to_have_text("Cancelled")
+    run = wait_for(
+        lambda: (found := TaskRun.objects.get(id=slow.id)).later_reports and found,
+        20,
+        what="the task handler to confirm it stopped the run",
+    )
+    assert "stopped it" in run.later_reports and run.cancelled_by == ada
+    assert run.progress_done is None or run.progress_done < 60
+
+
+def test_failed_runs_are_retried_together_after_a_confirmation(
+    page: Page, production_server: Any, worker: WorkerProcess, ops: Application
+) -> None:
+    ada = staff_user("ada", ops, "view_taskrun", "start_task")
+    failed = [start(ada, ops, "broken_import", {"path": f"/nonexistent/{n}.csv"}) for n in (1, 2)]
+    wait_for(
+        lambda: (
+            TaskRun.objects.filter(id__in=[r.id for r in failed], status="FAILURE").count() == 2
+        ),
+        20,
+        what="both imports to fail",
+    )
+    log_in(page, production_server, "ada")
+    page.goto(runs_url(production_server))
+    # The failure explains itself in its row, without the traceback permission.
+    expect(page.locator(f"#run-{failed[0].id} .ts-result")).to_contain_text(
+        "FileNotFoundError: [Errno 2] No such file or directory"
+    )
+
+    for run in failed:
+        page.check(f"#run-{run.id} input[name=run]")
+    page.wait_for_timeout(2_500)  # the ticks survive a live refresh
+    page.click("text=Retry selected failed runs")
+    expect(page.locator("h1")).to_have_text("Retry 2 runs?")
+    expect(page.locator(".ts-confirm")).to_contain_text("/nonexistent/2.csv")
+    page.get_by_role("button", name="Retry 2 runs").click()
+
+    expect(page.locator(".messagelist")).to_contain_text("Started 2 runs again.")
+    expect(page.locator("#runs tbody tr")).to_have_count(4, timeout=10_000)
+    reruns = TaskRun.objects.filter(rerun_of__in=failed)
+    assert sorted(run.arguments["path"] for run in reruns) == [
+        "/nonexistent/1.csv",
+        "/nonexistent/2.csv",
+    ]
+
+
+def test_on_a_phone_nothing_overflows_sideways(
+    page: Page, production_server: Any, ops: Application
+) -> None:
+    ada = staff_user("ada", ops, "view_taskrun", "start_task", "cancel_run")
+    start(ada, ops, "dummy_task", {"number": 123456789, "numberx": 987654321})
+    start(ada, ops, "broken_import", {"path": "/a/very/long/path/" + "segment/" * 20 + "x.csv"})
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, production_server, "ada")
+    for path in ("ops/runs/", f"ops/tasks/{DEMO}.dummy_task/", "ops/"):
+        page.goto(f"{production_server.url}/admin/task-starter/{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide at 390 px"

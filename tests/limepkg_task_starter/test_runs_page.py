@@ -1,0 +1,233 @@
+"""The runs page: every run of an application, filtered, counted, followed live."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from lime_task.status import Origin
+from limepkg_task_starter.models import Application, AuditEntry, TaskRun
+from limepkg_task_starter.selectors import RUNS_PER_PAGE
+from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
+
+PAGE = "/admin/task-starter/demo/runs/"
+NOW = timezone.now()
+
+
+def add_run(application: Application, **values: Any) -> TaskRun:
+    defaults: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "application": application,
+        "task_name": DUMMY,
+        "status": "SUCCESS",
+        "origin": Origin.PAGE,
+        "created_at": NOW,
+    }
+    return TaskRun.objects.create(**(defaults | values))
+
+
+@pytest.fixture
+def viewer(pages_application: Application) -> Client:
+    client = Client()
+    client.force_login(
+        make_user("viewer", perms=("view", "start"), applications=(pages_application,))
+    )
+    return client
+
+
+def shown(response: Any) -> list[str]:
+    return [run.id for run in response.context["runs"]]
+
+
+def test_every_task_newest_first_and_only_this_applications(
+    viewer: Client, pages_application: Application, other_pages_application: Application
+) -> None:
+    old = add_run(pages_application, created_at=NOW - timedelta(hours=2))
+    new = add_run(pages_application, task_name=EXAMPLE, created_at=NOW - timedelta(minutes=1))
+    add_run(other_pages_application)
+
+    response = viewer.get(PAGE)
+    assert response.status_code == 200
+    assert shown(response) == [new.id, old.id]
+    assert "example_task" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"status": "FAILURE"}, ["failed"]),
+        ({"task": EXAMPLE}, ["example"]),
+        ({"origin": "api"}, ["by_api"]),
+        ({"user": "integration-user"}, ["impersonated"]),
+        ({"since": (NOW - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")}, ["failed"]),
+        ({"until": (NOW - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")}, ["example", "old"]),
+        ({"q": "KeyError: 'customer'"}, ["failed"]),  # the error message
+        ({"q": "needle"}, ["by_api"]),  # the arguments
+        ({"q": "haystack"}, ["impersonated"]),  # the result
+    ],
+)
+def test_filters_and_search(
+    viewer: Client, pages_application: Application, query: dict[str, str], expected: list[str]
+) -> None:
+    runs = {
+        "failed": add_run(
+            pages_application,
+            status="FAILURE",
+            error_message="KeyError: 'customer'",
+            created_at=NOW - timedelta(minutes=5),
+        ),
+        "by_api": add_run(
+            pages_application,
+            origin=Origin.API,
+            arguments={"text": "a needle"},
+            created_at=NOW - timedelta(minutes=40),
+        ),
+        "impersonated": add_run(
+            pages_application,
+            run_as="integration-user",
+            result={"found": "haystack"},
+            created_at=NOW - timedelta(minutes=45),
+        ),
+        "example": add_run(
+            pages_application, task_name=EXAMPLE, created_at=NOW - timedelta(hours=1)
+        ),
+        "old": add_run(pages_application, created_at=NOW - timedelta(days=3)),
+    }
+    if "until" in query:
+        # Only the runs before 30 minutes ago that no other row of the table covers.
+        TaskRun.objects.filter(id__in=[runs["by_api"].id, runs["impersonated"].id]).delete()
+    names = {run.id: name for name, run in runs.items()}
+    assert [names[key] for key in shown(viewer.get(PAGE, query))] == expected
+
+
+def test_a_filter_that_does_not_fit_is_said_at_its_field_and_the_page_still_answers(
+    viewer: Client, pages_application: Application
+) -> None:
+    run = add_run(pages_application)
+    response = viewer.get(PAGE, {"status": "EXPLODED", "since": "yesterday-ish"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Select a valid choice" in page and "Enter a valid date/time" in page
+    assert 'aria-invalid="true"' in page
+    assert shown(response) == [run.id]  # the bad filters filter nothing
+
+
+def test_counts_running_queued_and_failed_in_the_last_day(
+    viewer: Client, pages_application: Application, other_pages_application: Application
+) -> None:
+    add_run(pages_application, status="STARTED")
+    add_run(pages_application, status="PENDING")
+    add_run(pages_application, status="PENDING")
+    add_run(pages_application, status="FAILURE")
+    add_run(pages_application, status="FAILURE", created_at=NOW - timedelta(days=2))
+    add_run(other_pages_application, status="FAILURE")
+
+    counts = viewer.get(PAGE).context["counts"]
+    assert (counts.running, counts.queued, counts.failed_last_day) == (1, 2, 1)
+
+
+def test_the_same_queries_for_5_runs_as_for_a_full_page(
+    viewer: Client, pages_application: Application
+) -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer.get(PAGE).status_code == 200
+        return len(captured)
+
+    for _ in range(5):
+        add_run(pages_application, started_by=make_user(f"u{uuid.uuid4().hex[:6]}"))
+    few = queries()
+    for _ in range(RUNS_PER_PAGE + 10):
+        add_run(pages_application, started_by=make_user(f"u{uuid.uuid4().hex[:6]}"))
+    assert queries() == few
+
+
+def test_older_pages_and_the_live_part_polls_only_on_the_newest(
+    viewer: Client, pages_application: Application
+) -> None:
+    runs = [
+        add_run(pages_application, created_at=NOW - timedelta(seconds=n))
+        for n in range(RUNS_PER_PAGE + 5)
+    ]
+    first = viewer.get(PAGE)
+    assert shown(first) == [run.id for run in runs[:RUNS_PER_PAGE]]
+    assert 'hx-trigger="every 2s"' in first.content.decode()
+    older = viewer.get(PAGE, {"before": first.context["older"]})
+    assert shown(older) == [run.id for run in runs[RUNS_PER_PAGE:]]
+    assert "hx-trigger" not in older.content.decode() and older.context["older"] == ""
+
+    live = viewer.get(f"{PAGE}live/")
+    assert live.status_code == 200
+    assert 'id="runs-live"' in live.content.decode() and "<html" not in live.content.decode()
+    add_run(pages_application, task_name=EXAMPLE, created_at=NOW + timedelta(seconds=1))
+    assert "example_task" in viewer.get(f"{PAGE}live/").content.decode()
+
+
+def test_a_failure_shows_its_message_to_everyone_who_may_see_the_run(
+    pages_application: Application,
+) -> None:
+    add_run(
+        pages_application,
+        status="FAILURE",
+        error_type="builtins.ValueError",
+        error_message="customer 7 has no <email>",
+        traceback="Traceback: secret frame",
+    )
+    client = Client()
+    client.force_login(make_user("reader", perms=("view",), applications=(pages_application,)))
+    page = client.get(PAGE).content.decode()
+    assert "ValueError</code>: customer 7 has no &lt;email&gt;" in page
+    assert "secret frame" not in page
+
+
+def test_retry_asks_first_then_starts_each_through_the_policy(
+    viewer: Client, pages_application: Application, other_pages_application: Application
+) -> None:
+    failed = [
+        add_run(
+            pages_application,
+            status="FAILURE",
+            arguments={"number": n, "numberx": 1},
+            kwargs={"number": n, "numberx": 1},
+            run_as="viewer",
+        )
+        for n in (1, 2)
+    ]
+    foreign = add_run(other_pages_application, status="FAILURE")
+    ids = [run.id for run in failed] + [foreign.id]
+
+    asked = viewer.post(f"{PAGE}retry/", {"run": ids})
+    assert asked.status_code == 200
+    assert asked.context["title"] == "Retry 2 runs?"
+    assert "&quot;number&quot;: 2" in asked.content.decode()
+    assert TaskRun.objects.count() == 3
+
+    done = viewer.post(f"{PAGE}retry/", {"run": ids, "confirm": "yes", "next": PAGE})
+    assert done.status_code == 302 and done["Location"] == PAGE
+    reruns = TaskRun.objects.filter(rerun_of__in=failed)
+    assert sorted(run.arguments["number"] for run in reruns) == [1, 2]
+    assert AuditEntry.objects.filter(action="rerun").count() == 2
+    assert not TaskRun.objects.filter(rerun_of=foreign).exists()
+
+
+def test_retry_with_nothing_selected_says_so(
+    viewer: Client, pages_application: Application
+) -> None:
+    response = viewer.post(f"{PAGE}retry/", {"confirm": "yes"}, follow=True)
+    assert "Select the runs to retry first." in response.content.decode()
+
+
+def test_next_never_leaves_the_site(viewer: Client, pages_application: Application) -> None:
+    run = add_run(pages_application, status="FAILURE", arguments={"number": 1, "numberx": 1})
+    response = viewer.post(
+        f"/admin/task-starter/runs/{run.id}/rerun/", {"next": "https://evil.example/"}
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/task-starter/demo/tasks/")
