@@ -1,4 +1,5 @@
-"""Task starter page time and SQL queries with 1,000 exposed tasks and 1,000,000 runs.
+"""Task starter page time and SQL queries with 1,000 exposed tasks and 1,000,000 runs: the task
+list, a task page, and the runs page with its filters.
 
     .venv/bin/python bench/pages.py [--runs N] [--requests N]
 
@@ -13,6 +14,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +36,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from bench.run import create_database  # noqa: E402
 from bench.solution.tasks.many import NAMES  # noqa: E402
@@ -49,11 +52,16 @@ def fill(runs: int) -> None:
             """
             INSERT INTO limepkg_task_starter_taskrun
                 (id, application_name, task_name, args, kwargs, arguments, status, result,
-                 error_type, traceback, reason, sent, skipped, origin, in_history, run_as, language,
-                 queue, route_type, worker, progress_message, created_at, started_at,
-                 finished_at)
+                 error_type, error_message, traceback, reason, later_reports, sent, skipped,
+                 origin, in_history, run_as, language, queue, route_type, worker,
+                 progress_message, created_at, started_at, finished_at)
             SELECT 'page-' || i, 'pages', (%s::text[])[1 + (i %% %s)],
-                   '[]', '{}', '{"value": 1}', 'SUCCESS', '"done"', '', '', '', true, false, 'page', i <= %s, 'admin', 'en',
+                   '[]', '{}', jsonb_build_object('value', i),
+                   CASE WHEN i <= 5 THEN 'PENDING' WHEN i <= 10 THEN 'STARTED'
+                        WHEN i %% 20 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END,
+                   '"done"', '', CASE WHEN i %% 20 = 0 THEN 'bad row ' || i ELSE '' END,
+                   '', '', '', true, false, CASE WHEN i %% 5 = 0 THEN 'api' ELSE 'page' END,
+                   i <= %s, CASE WHEN i %% 7 = 0 THEN 'integration-user' ELSE 'admin' END, 'en',
                    'lime_default_task_queue', 'default_queue', 'w', '',
                    now() - make_interval(secs => i), now() - make_interval(secs => i),
                    now() - make_interval(secs => i) + interval '20 ms'
@@ -61,7 +69,7 @@ def fill(runs: int) -> None:
             """,
             [NAMES, len(NAMES), HISTORY * len(NAMES), runs],
         )
-        cursor.execute("ANALYZE limepkg_task_starter_taskrun")
+        cursor.execute("VACUUM ANALYZE limepkg_task_starter_taskrun")
 
 
 def measure(client: Client, url: str, count: int) -> tuple[float, float, int]:
@@ -100,6 +108,21 @@ def main() -> None:
         "task list (first page of 100)": "/admin/task-starter/pages/",
         "task list, search": "/admin/task-starter/pages/?q=0999",
         "task page (history of 10)": f"/admin/task-starter/pages/tasks/{NAMES[7]}/",
+    }
+    runs = "/admin/task-starter/pages/runs/"
+    day_ago = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    hour_ago = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    pages |= {
+        "runs page (newest 50, with counts)": runs,
+        "runs page, live poll": f"{runs}live/",
+        "runs, status = FAILURE": f"{runs}?status=FAILURE",
+        "runs, one task": f"{runs}?task={NAMES[7]}",
+        "runs, one task, FAILURE, last day": f"{runs}?task={NAMES[7]}&status=FAILURE&since={day_ago}",
+        "runs, origin = API, last day": f"{runs}?origin=api&since={day_ago}",
+        "runs, user (started by or run as)": f"{runs}?user=integration-user",
+        "runs, older page (before 500,000th)": f"{runs}?before="
+        + (timezone.now() - timedelta(seconds=500_000)).isoformat().replace("+", "%2B"),
+        "runs, search in the last hour": f"{runs}?q=bad+row+1&since={hour_ago}",
     }
     print("| page | p50 | p95 | SQL queries |")
     print("| --- | --- | --- | --- |")

@@ -12,6 +12,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django_celery_beat.admin import CrontabScheduleAdmin as StockCrontabScheduleAdmin
 from django_celery_beat.admin import PeriodicTaskAdmin as StockPeriodicTaskAdmin
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -102,6 +104,7 @@ class TaskRunAdmin(MembershipAdmin, ReadOnlyAdmin):
         "task_name",
         "application",
         "status",
+        "view_info",
         "origin",
         "run_as",
         "created_at",
@@ -163,6 +166,10 @@ class TaskRunAdmin(MembershipAdmin, ReadOnlyAdmin):
         ("Error", {"classes": ["collapse"], "fields": ["error_type", "traceback"]}),
     ]
 
+    @admin.display(description="View info")
+    def view_info(self, run: TaskRun) -> str:
+        return _view_info_link(run.pk)
+
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if request.user.has_perm(VIEW_TRACEBACK):
             return self.fieldsets
@@ -179,13 +186,34 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(MembershipAdmin, ReadOnlyAdmin):
-    list_display = ["created_at", "actor_username", "action", "application", "task_name", "run_as"]
+    list_display = [
+        "created_at",
+        "actor_username",
+        "action",
+        "application",
+        "task_name",
+        "run_as",
+        "view_info",
+    ]
     list_filter = ["action"]
+
+    @admin.display(description="Run")
+    def view_info(self, entry: AuditEntry) -> str:
+        return _view_info_link(entry.run_id) if entry.run_id else "—"
+
     search_fields = ["actor_username", "task_name", "run_as"]
     date_hierarchy = "created_at"
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+def _view_info_link(run_id: str) -> str:
+    """Everything about a run, on the Task starter's own page."""
+    return format_html(
+        '<a href="{}">View info</a>',
+        reverse("admin:task_starter:run_info", kwargs={"run_id": run_id}),
+    )
 
 
 @admin.register(ApiToken)

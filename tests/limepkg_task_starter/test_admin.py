@@ -224,3 +224,12 @@ def test_disabling_from_the_admin_is_seen_by_the_scheduler_and_audited(
     entry = AuditEntry.objects.get(action=AuditAction.SCHEDULE_CHANGE)
     assert (entry.actor_username, entry.application) == ("scheduler", "demo")
     assert "enabled" in entry.detail
+
+
+def test_the_run_and_audit_lists_link_to_view_info(
+    pages_application: Application, a_run: TaskRun, an_audit_entry: AuditEntry
+) -> None:
+    client = administrator("viewer", pages_application)
+    link = f'<a href="/admin/task-starter/runs/{a_run.id}/">View info</a>'
+    assert link in client.get(f"{ADMIN}/limepkg_task_starter/taskrun/").content.decode()
+    assert link in client.get(f"{ADMIN}/limepkg_task_starter/auditentry/").content.decode()

@@ -115,7 +115,9 @@ def test_a_filter_that_does_not_fit_is_said_at_its_field_and_the_page_still_answ
     assert response.status_code == 200
     page = response.content.decode()
     assert "Select a valid choice" in page and "Enter a valid date/time" in page
-    assert 'aria-invalid="true"' in page
+    # Each message is tied to its field for assistive technology.
+    assert 'aria-invalid="true" aria-describedby="id_status_error"' in page
+    assert 'id="id_status_error"' in page and 'id="id_since_error"' in page
     assert shown(response) == [run.id]  # the bad filters filter nothing
 
 
