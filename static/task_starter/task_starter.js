@@ -77,18 +77,23 @@ document.addEventListener("htmx:afterSettle", (event) => {
   showTimes(event.target);
 });
 
-// Times arrive in UTC; show them in the viewer's time zone, labelled, with how long ago.
+// Times arrive in UTC; show them in the viewer's time zone, one format everywhere
+// ("2026-11-23 13:05:09 CET"), with how long ago below.
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-const absolute = new Intl.DateTimeFormat(undefined, {
-  year: "numeric", month: "2-digit", day: "2-digit",
-  hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
-});
+const zoneName = new Intl.DateTimeFormat("en", { timeZoneName: "short" });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const two = (number) => String(number).padStart(2, "0");
+
+function local(date) {
+  const day = `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}`;
+  const time = `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  const name = zoneName.formatToParts(date).find((part) => part.type === "timeZoneName");
+  return `${day} ${time} ${name ? name.value : zone}`;
+}
 
 function ago(date) {
-  const seconds = Math.round((date - Date.now()) / 1000);
+  let value = Math.round((date - Date.now()) / 1000);
   const steps = [[60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [Infinity, "week"]];
-  let value = seconds;
   for (const [size, unit] of steps) {
     if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
     value /= size;
@@ -100,8 +105,12 @@ function showTimes(root) {
   (root || document).querySelectorAll("time.ts-time").forEach((element) => {
     const date = new Date(element.getAttribute("datetime"));
     if (Number.isNaN(date.getTime())) return;
-    element.textContent = `${absolute.format(date)} · ${ago(date)}`;
-    element.title = `${zone}; ${element.getAttribute("datetime")}`;
+    element.textContent = local(date);
+    const since = document.createElement("span");
+    since.className = "ts-ago";
+    since.textContent = ago(date);
+    element.append(since);
+    element.title = `${zone}; UTC ${element.getAttribute("datetime")}`;
   });
 }
 

@@ -34,8 +34,22 @@ def impersonator(pages_application: Application) -> Client:
     return client
 
 
-def test_admin_index_links_to_the_task_starter(starter: Client) -> None:
-    assert b'href="/admin/task-starter/">Task starter</a>' in starter.get("/admin/").content
+def test_admin_index_and_sidebar_have_one_task_starter_section(starter: Client) -> None:
+    section = 'title="Models in the Task starter application">Task starter</a>'
+    index = starter.get("/admin/").content.decode()
+    assert index.count(section) == 1
+    assert 'href="/admin/task-starter/">Start tasks and follow their runs</a>' in index
+    sidebar = starter.get("/admin/limepkg_task_starter/taskrun/").content.decode()
+    assert sidebar.count(section) == 1
+    assert "Start tasks and follow their runs" in sidebar
+
+
+def test_a_starter_without_any_admin_model_still_finds_the_task_starter(
+    pages_application,
+) -> None:
+    client = Client()
+    client.force_login(make_user("only_start", perms=("start",), applications=(pages_application,)))
+    assert "Start tasks and follow their runs" in client.get("/admin/").content.decode()
 
 
 def test_task_list_shows_exposed_tasks_with_their_description(starter: Client) -> None:
