@@ -554,6 +554,8 @@ def runs(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRespons
             request,
             title=f"Runs of {app_name}",
             applications=selectors.applications_for_user(user=request.user),
+            # A wide table: the page takes the whole width (the tabs lead back to the tasks).
+            is_nav_sidebar_enabled=False,
             **context,
         ),
     )
