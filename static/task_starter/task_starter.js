@@ -57,14 +57,34 @@ document.addEventListener("keydown", (event) => {
   });
 });
 
-// A live refresh replaces the rows: keep the open menu open and the ticked boxes ticked.
-let kept = { menus: [], ticked: [] };
+// A live refresh replaces the rows: keep the open menu open and the ticked boxes ticked, and
+// say which runs changed status (for screen readers: the rows themselves are replaced).
+let kept = { menus: [], ticked: [], statuses: new Map() };
+const statuses = () => new Map(
+  [...document.querySelectorAll("tr.ts-run")].map((row) => [row.id, row.querySelector(".ts-status")?.textContent.trim()]),
+);
 document.addEventListener("htmx:beforeSwap", () => {
   kept = {
     menus: [...document.querySelectorAll("details.ts-menu[open]")].map((menu) => menu.closest("tr")?.id),
     ticked: [...document.querySelectorAll("input[name=run]:checked")].map((box) => box.value),
+    statuses: statuses(),
   };
 });
+
+function announceChanges() {
+  const announcer = document.getElementById("ts-announcer");
+  if (!announcer) return;
+  const changed = [];
+  statuses().forEach((status, rowId) => {
+    const before = kept.statuses.get(rowId);
+    if (before && status && before !== status) {
+      const task = document.querySelector(`#${CSS.escape(rowId)} [data-label="Task"]`)?.textContent.trim();
+      const title = document.querySelector("#content h1")?.textContent.trim();
+      changed.push(`${task || title || "A run"}: ${status}`);
+    }
+  });
+  if (changed.length) announcer.textContent = changed.join(". ");
+}
 document.addEventListener("htmx:afterSettle", (event) => {
   kept.menus.forEach((rowId) => {
     const menu = rowId && document.querySelector(`#${CSS.escape(rowId)} details.ts-menu`);
@@ -75,6 +95,7 @@ document.addEventListener("htmx:afterSettle", (event) => {
     if (box) box.checked = true;
   });
   showTimes(event.target);
+  announceChanges();
 });
 
 // Times arrive in UTC; show them in the viewer's time zone, one format everywhere

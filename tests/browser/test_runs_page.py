@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from lime_task.status import Origin
@@ -57,6 +58,20 @@ def test_runs_arrive_live_filter_and_a_running_one_is_cancelled(
     expect(page.locator(f"#run-{slow.id} .ts-status")).to_have_text("Started", timeout=20_000)
     expect(page.locator(".ts-counts")).to_contain_text("1 running")
     expect(page.locator(f"#run-{slow.id}")).to_contain_text('{"steps": 60')
+
+    # A change of status is announced to screen readers, not only redrawn.
+    waiting = TaskRun.objects.create(
+        id="announced-run",
+        application=ops,
+        task_name=f"{DEMO}.dummy_task",
+        status="PENDING",
+        origin=Origin.CODE,
+        created_at=timezone.now(),
+    )
+    expect(page.locator(f"#run-{waiting.id} .ts-status")).to_have_text("Pending", timeout=10_000)
+    TaskRun.objects.filter(id=waiting.id).update(status="SUCCESS", result=1)
+    expect(page.locator("#ts-announcer")).to_have_text("dummy_task: Success", timeout=10_000)
+    TaskRun.objects.filter(id=waiting.id).delete()
 
     page.select_option("#filter-status", "SUCCESS")
     page.click("text=Filter")
