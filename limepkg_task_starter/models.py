@@ -4,6 +4,7 @@ import logging
 from functools import cached_property
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -20,11 +21,24 @@ logger = logging.getLogger(__name__)
 RUN_FINISHED_CHANNEL = "lime_task_run_finished"
 
 
+# The Task starter's own pages sit beside the applications' (/task-starter/<name>/).
+RESERVED_APPLICATION_NAMES = frozenset({"runs", "workers", "schedules"})
+
+
+def validate_application_name(name: str) -> None:
+    if name in RESERVED_APPLICATION_NAMES:
+        raise ValidationError(f"“{name}” is the name of a Task starter page; choose another.")
+
+
 class Application(models.Model):
     """A Lime application: its configuration decides which tasks it exposes and how."""
 
     name = models.SlugField(
-        "name", max_length=100, unique=True, help_text="The application name tasks are sent for."
+        "name",
+        max_length=100,
+        unique=True,
+        validators=[validate_application_name],
+        help_text="The application name tasks are sent for.",
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,

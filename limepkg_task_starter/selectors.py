@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Q, TextField, Window
+from django.db.models import Count, F, Min, Q, TextField, Window
 from django.db.models.functions import Cast, RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -24,6 +24,7 @@ from limepkg_task_starter.models import (
     Application,
     ScheduleDeclaration,
     TaskRun,
+    WorkerHeartbeat,
 )
 from limepkg_task_starter.schedule_summary import ScheduleSummary, summarise
 
@@ -327,3 +328,82 @@ def runs_by_ids(*, application: Application, run_ids: list[str]) -> list[TaskRun
         .select_related("application", "started_by")
         .order_by("-created_at")
     )
+
+
+# --- Workers and queues -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    hostname: str
+    last_seen: datetime
+    alive: bool
+    running: int  # runs STARTED on it, of the applications the viewer may see
+    queues: list[str] | None  # None: the worker did not answer (or the broker cannot ask)
+    concurrency: int | None
+
+
+@dataclass(frozen=True)
+class QueueView:
+    name: str
+    depth: int | None  # messages waiting in the broker; None when it could not be read
+    consumers: int | None
+    oldest_waiting: datetime | None  # the oldest PENDING run recorded for it
+    error: str = ""
+
+
+def workers_overview(
+    *, user: Any, worker_lost_after: float, replies: dict[str, Any]
+) -> list[WorkerView]:
+    """Every task handler that ever marked itself alive, newest first, with what it said when
+    asked (``replies``: hostname → {"queues": [...], "concurrency": n})."""
+    running = dict(
+        TaskRun.objects.filter(
+            status=State.STARTED, application__in=applications_for_user(user=user)
+        )
+        .values_list("worker")
+        .annotate(count=Count("id"))
+        .values_list("worker", "count")
+    )
+    lost_before = timezone.now() - timedelta(seconds=worker_lost_after)
+    views = []
+    for beat in WorkerHeartbeat.objects.order_by("-last_seen"):
+        said = replies.get(beat.hostname) or {}
+        views.append(
+            WorkerView(
+                hostname=beat.hostname,
+                last_seen=beat.last_seen,
+                alive=beat.last_seen >= lost_before,
+                running=running.get(beat.hostname, 0),
+                queues=said.get("queues"),
+                concurrency=said.get("concurrency"),
+            )
+        )
+    return views
+
+
+def queues_overview(
+    *, names: list[str], depths: dict[str, tuple[int, int] | str]
+) -> list[QueueView]:
+    """Each configured queue: what the broker holds (``depths``: name → (messages, consumers),
+    or why it could not be read) and the oldest run still waiting for it."""
+    oldest = dict(
+        TaskRun.objects.filter(status=State.PENDING, queue__in=names)
+        .values_list("queue")
+        .annotate(oldest=Min("created_at"))
+        .values_list("queue", "oldest")
+    )
+    views = []
+    for name in names:
+        depth = depths.get(name)
+        counted = depth if isinstance(depth, tuple) else None
+        views.append(
+            QueueView(
+                name=name,
+                depth=counted[0] if counted else None,
+                consumers=counted[1] if counted else None,
+                oldest_waiting=oldest.get(name),
+                error=depth if isinstance(depth, str) else "",
+            )
+        )
+    return views

@@ -18,6 +18,7 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
 
     return [
         path("", page(views.index), name="index"),
+        path("workers/", page(views.workers), name="workers"),
         # Before runs/<run_id>/: an application may be called "runs".
         path("<slug:app_name>/runs/", page(views.runs), name="runs"),
         path("<slug:app_name>/runs/live/", page(views.runs_live), name="runs_live"),

@@ -23,10 +23,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from lime_task import headers
+from lime_task.config import tasks_config
 from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task, registered_tasks
+from lime_task.routing import all_queue_names
 from lime_task.status import Origin
-from limepkg_task_starter import selectors
+from limepkg_task_starter import monitoring, selectors
 from limepkg_task_starter.arguments import TypedArguments, default_arguments, task_parameters
 from limepkg_task_starter.forms import RunFilterForm
 from limepkg_task_starter.models import Application, TaskRun
@@ -569,3 +571,38 @@ def runs_live(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
         "admin:task_starter:runs", kwargs={"app_name": app_name}
     )
     return render(request, "task_starter/runs.html#runs-live", context)
+
+
+# --- Workers and queues -----------------------------------------------------------------------
+
+
+@require_GET
+def workers(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
+    """The task handlers that marked themselves alive, and each configured queue's backlog."""
+    if not request.user.has_perm(VIEW_RUNS):
+        raise PermissionDenied
+    config = tasks_config()
+    heartbeats = selectors.workers_overview(
+        user=request.user, worker_lost_after=config.worker_lost_after, replies={}
+    )
+    alive = sum(1 for worker in heartbeats if worker.alive)
+    handlers = selectors.workers_overview(
+        user=request.user,
+        worker_lost_after=config.worker_lost_after,
+        replies=monitoring.worker_replies(expected=alive),
+    )
+    names = all_queue_names(config)
+    return render(
+        request,
+        "task_starter/workers.html",
+        _admin_context(
+            site,
+            request,
+            title="Task handlers and queues",
+            handlers=handlers,
+            queues=selectors.queues_overview(names=names, depths=monitoring.queue_depths(names)),
+            can_ask=monitoring.can_broadcast(),
+            no_broadcast=monitoring.NO_BROADCAST,
+            worker_lost_after=config.worker_lost_after,
+        ),
+    )

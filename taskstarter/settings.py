@@ -263,6 +263,10 @@ CELERY_DB_REUSE_MAX = 1000
 LIME_TASK_BACKEND = "limepkg_task_starter.backend.DatabaseBackend"
 CELERY_BEAT_SCHEDULER = "limepkg_task_starter.scheduler:TaskStarterScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's own task events, for monitors such as Flower (`celery -A taskstarter flower`): off
+# unless CELERY_EVENTS=1, as each run then sends a message per change of state.
+CELERY_WORKER_SEND_TASK_EVENTS = _env_flag("CELERY_EVENTS")
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 # Publish core.task.{name}.success.v1 / .failure.v1 after each run (see lime_task.events).
 LIME_TASK_EVENTS = _env_flag("LIME_TASK_EVENTS", default=True)
 LIME_TASK_FAILURE_EMAILS = [

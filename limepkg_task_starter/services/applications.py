@@ -10,7 +10,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from lime_task.config import InvalidApplicationConfigError, parse_application_config
-from limepkg_task_starter.models import Application
+from limepkg_task_starter.models import Application, validate_application_name
 
 NOT_A_MAPPING = "{name}: 'config' must be a mapping"
 NOT_A_SLUG = "{name!r} is not a valid application name: use letters, digits, '-' and '_' only"
@@ -32,6 +32,10 @@ def applications_import(*, data: Mapping[str, Any]) -> list[Application]:
             validate_slug(str(name))
         except ValidationError as error:
             raise InvalidApplicationError(NOT_A_SLUG.format(name=name)) from error
+        try:
+            validate_application_name(str(name))
+        except ValidationError as error:
+            raise InvalidApplicationError(" ".join(error.messages)) from error
         config = (section or {}).get("config") if isinstance(section, dict) else None
         config = config or {}
         if not isinstance(config, dict):

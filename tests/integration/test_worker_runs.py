@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -247,3 +248,64 @@ def test_a_cancelled_running_run_is_terminated(
     # The worker goes on taking work.
     after = send_task(f"{TASKS}.my_task", live_demo_app, 2, 2)
     assert wait_completed(after.id).result == 4
+
+
+# --- What monitors see ------------------------------------------------------------------------
+
+needs_broadcast = pytest.mark.skipif(
+    celery_app.conf.broker_url.startswith("embedded"),
+    reason="the embedded broker does not broadcast (control commands, events)",
+)
+
+
+@needs_broadcast
+def test_the_workers_page_shows_a_live_handlers_queues_and_pool(
+    worker: WorkerProcess, transactional_db: None
+) -> None:
+    from django.test import Client
+
+    from tests.limepkg_task_starter.conftest import make_user
+
+    client = Client()
+    client.force_login(make_user("ops", perms=("view",)))
+    handlers = {
+        h.hostname: h for h in client.get("/admin/task-starter/workers/").context["handlers"]
+    }
+    shown = handlers[worker.hostname]
+    assert shown.alive and shown.concurrency == 2
+    assert "lime_default_task_queue" in (shown.queues or [])
+
+
+@needs_broadcast
+def test_with_celery_events_on_a_monitor_such_as_flower_sees_each_run(
+    own_worker: Any, live_demo_app: LimeApplication
+) -> None:
+    import threading
+
+    route = {"__queue": f"events-{uuid.uuid4().hex[:8]}"}
+    own_worker(queues=route["__queue"], env={"CELERY_EVENTS": "1"})
+    seen: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with celery_app.connection_for_read() as connection:
+            receiver = celery_app.events.Receiver(
+                connection, handlers={"*": seen.append}, app=celery_app
+            )
+            ready.set()
+            with contextlib.suppress(TimeoutError, OSError):  # quiet for 15 s: done
+                receiver.capture(limit=None, timeout=15, wakeup=False)
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    ready.wait(10)
+    time.sleep(1)  # the receiver's queue is bound
+    sent = send_task(f"{TASKS}.my_task", live_demo_app, 2, 5, **route)
+    wait_completed(sent.id)
+    wait_for(
+        lambda: any(e.get("uuid") == sent.id and e["type"] == "task-succeeded" for e in seen),
+        15,
+        what="the task-succeeded event",
+    )
+    kinds = {event["type"] for event in seen if event.get("uuid") == sent.id}
+    assert {"task-received", "task-started", "task-succeeded"} <= kinds
