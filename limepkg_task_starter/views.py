@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -29,7 +30,15 @@ from lime_task.registry import get_task, registered_tasks
 from lime_task.routing import all_queue_names
 from lime_task.status import Origin
 from limepkg_task_starter import monitoring, selectors
-from limepkg_task_starter.arguments import TypedArguments, default_arguments, task_parameters
+from limepkg_task_starter.arguments import (
+    FIELD_PREFIX,
+    Parameter,
+    TypedArguments,
+    default_arguments,
+    errors_by_parameter,
+    form_arguments,
+    task_parameters,
+)
 from limepkg_task_starter.forms import RunFilterForm
 from limepkg_task_starter.models import Application, TaskRun
 from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
@@ -124,6 +133,9 @@ def _task_page(
     arguments_text: str | None = None,
     errors: list[str] | None = None,
     status: int = 200,
+    editor: str | None = None,
+    form_values: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
 ) -> HttpResponse:
     task = get_task(task_name)
     can_view_runs = request.user.has_perm(VIEW_RUNS)
@@ -132,9 +144,29 @@ def _task_page(
         if can_view_runs
         else []
     )
+    last = next((run.arguments for run in runs if run.arguments is not None), None)
+    prefill = last if isinstance(last, dict) else default_arguments(task)
     if arguments_text is None:
-        last = next((run.arguments for run in runs if run.arguments is not None), None)
-        arguments_text = json.dumps(last if last is not None else default_arguments(task), indent=2)
+        arguments_text = json.dumps(last if last is not None else prefill, indent=2)
+    parameters = task_parameters(task)
+    editor = editor or request.GET.get("editor") or ("form" if parameters else "json")
+    if editor not in EDITORS:
+        editor = "json"
+    field_errors = field_errors or {}
+    fields = [
+        ParameterField(
+            parameter=parameter,
+            value=_shown_value(
+                parameter,
+                form_values[parameter.name]
+                if form_values is not None and parameter.name in form_values
+                else prefill.get(parameter.name, parameter.default),
+                typed=form_values is not None and parameter.name in form_values,
+            ),
+            error=field_errors.get(parameter.name, ""),
+        )
+        for parameter in parameters
+    ]
     impersonate = application.impersonate_user
     return render(
         request,
@@ -146,7 +178,9 @@ def _task_page(
             application=application,
             task_name=task_name,
             description=(inspect.getdoc(task.run) or "").strip(),
-            parameters=task_parameters(task),
+            parameters=parameters,
+            fields=fields,
+            editor=editor,
             arguments_text=arguments_text,
             errors=errors or [],
             runs=runs,
@@ -176,21 +210,74 @@ def task_detail(
     if request.method == "GET":
         return _task_page(request, site, application, task_name)
 
-    arguments_text = request.POST.get("arguments", "")
     impersonate = request.POST.get("run_as") == starting.RunAs.IMPERSONATION_USER
+    arguments: Any
+    if request.POST.get("editor") == "form":
+        task = get_task(task_name)
+        arguments, unreadable = form_arguments(task, request.POST)
+        posted = {name: request.POST.get(FIELD_PREFIX + name, "") for name in _names(task)}
+        arguments_text = json.dumps(arguments, indent=2)
+        if unreadable and request.user.has_perm(START):  # a refusal of the start comes first
+            return _task_page(
+                request,
+                site,
+                application,
+                task_name,
+                arguments_text=arguments_text,
+                errors=[],
+                status=HTTPStatus.BAD_REQUEST,
+                editor="form",
+                form_values=posted,
+                field_errors=unreadable,
+            )
+    else:
+        arguments_text = request.POST.get("arguments", "")
+        arguments = TypedArguments(arguments_text)
+        posted = None
     try:
         run = starting.run_start(
             actor=request.user,
             application=application,
             task_name=task_name,
-            arguments=TypedArguments(arguments_text),
+            arguments=arguments,
             run_as=starting.RunAs.IMPERSONATION_USER if impersonate else starting.RunAs.ACTOR,
             origin=Origin.PAGE,
         )
     except REFUSALS as error:
-        return _refused(request, site, application, task_name, error, arguments_text)
+        return _refused(
+            request, site, application, task_name, error, arguments_text, form_values=posted
+        )
     _announce(request, run)
     return HttpResponseRedirect(request.path)
+
+
+EDITORS = ("form", "json")
+
+
+@dataclass(frozen=True)
+class ParameterField:
+    """One input of the parameter form: the parameter, what the input shows, its error."""
+
+    parameter: Parameter
+    value: Any
+    error: str = ""
+
+    @property
+    def input_id(self) -> str:
+        return FIELD_PREFIX + self.parameter.name
+
+
+def _names(task: Any) -> list[str]:
+    return [parameter.name for parameter in task_parameters(task)]
+
+
+def _shown_value(parameter: Parameter, value: Any, *, typed: bool) -> Any:
+    """What an input shows: as typed after a refusal, else the value in the input's terms."""
+    if typed or parameter.kind in ("number", "text"):
+        return "" if value is None else value
+    if parameter.kind == "checkbox":
+        return bool(value) if not isinstance(value, str) else value == "on"
+    return "" if value is None and parameter.required else json.dumps(value)
 
 
 def _refused(
@@ -200,20 +287,29 @@ def _refused(
     task_name: str,
     error: Exception,
     arguments_text: str | None = None,
+    form_values: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """Every refused start, from any page: the task page again with what is wrong said above
-    the form (and the typed text kept), answered with the refusal's status."""
+    the form, or at the parameter it is about (and what was typed kept), answered with the
+    refusal's status."""
     status = refusal_status(error)
     if status == HTTPStatus.NOT_FOUND or task_name not in registered_tasks():
         raise Http404(" ".join(refusal_messages(error)))
+    messages_ = refusal_messages(error)
+    field_errors: dict[str, str] = {}
+    if form_values is not None:
+        field_errors, messages_ = errors_by_parameter(get_task(task_name), messages_)
     return _task_page(
         request,
         site,
         application,
         task_name,
         arguments_text=arguments_text,
-        errors=refusal_messages(error),
+        errors=messages_,
         status=status,
+        editor="form" if form_values is not None else "json",
+        form_values=form_values,
+        field_errors=field_errors,
     )
 
 

@@ -65,6 +65,14 @@ def update_sales_reps(app, deal_count: int = 50, coworker_id: int = 1234):
     )
 
 
+@task
+def send_reminders(app, customer_ids: list[int], dry_run: bool = True, note: str = ""):
+    """Remind customers of their open invoices; with dry_run, only count whom it would remind."""
+    if dry_run:
+        return {"would_remind": len(customer_ids)}
+    return {"reminded": sorted(customer_ids), "note": note}
+
+
 @task(qos="scheduled")
 def nightly_cleanup(app, days: int = 30):
     """Nightly: remove temporary files older than the given number of days (runs at 02:30)."""

@@ -32,12 +32,22 @@ document.addEventListener("click", (event) => {
   }
   const toEditor = event.target.closest("[data-copy-arguments]");
   if (toEditor) {
+    const value = JSON.parse(toEditor.dataset.copyArguments);
     const field = document.getElementById("arguments");
     if (field) {
-      const value = JSON.parse(toEditor.dataset.copyArguments);
       field.value = JSON.stringify(value === null ? {} : value, null, 2);
       field.focus();
       field.scrollIntoView({ block: "center" });
+    } else if (value && typeof value === "object" && !Array.isArray(value)) {
+      // The parameter form: each value into its own input.
+      Object.entries(value).forEach(([name, item]) => {
+        const input = document.getElementById(`param-${name}`);
+        if (!input) return;
+        if (input.type === "checkbox") input.checked = Boolean(item);
+        else if (input.dataset.kind === "json") input.value = JSON.stringify(item);
+        else input.value = item === null ? "" : String(item);
+      });
+      document.querySelector(".ts-param input, .ts-param textarea")?.focus();
     }
     closeMenu(toEditor);
     return;

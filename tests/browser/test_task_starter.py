@@ -27,6 +27,7 @@ def test_start_watch_rerun_and_inspect(
     log_in(page, production_server, "ada")
     open_task(page, "dummy_task")
 
+    page.click("text=Edit as JSON")  # the raw editor, beside the parameter form
     page.fill("#arguments", '{"number": 3,')
     page.click("text=Start task as logged in user")
     expect(page.locator("#argument-errors")).to_contain_text("Not valid JSON")
@@ -51,18 +52,40 @@ def test_start_watch_rerun_and_inspect(
     first, second = TaskRun.objects.order_by("-created_at")
     assert first.rerun_of_id == second.id and first.arguments == second.arguments
 
-    page.fill("#arguments", "{}")
+    # Back on the task page the parameter form is shown; copying fills its inputs.
+    page.fill("#param-number", "0")
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
     page.click("text=Copy arguments to code editor")
-    assert page.input_value("#arguments").replace(" ", "").replace("\n", "") == (
-        '{"number":3,"numberx":4}'
-    )
+    assert (page.input_value("#param-number"), page.input_value("#param-numberx")) == ("3", "4")
 
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
     page.click("text=View info")
     expect(page.locator(".ts-info")).to_contain_text(first.id)
     expect(page.locator(".ts-info")).to_contain_text("60")
     expect(page.locator(".ts-info")).to_contain_text(worker.hostname)
+
+
+def test_the_parameter_form_starts_a_task_and_marks_a_wrong_field(
+    page: Page, production_server, worker: WorkerProcess, demo_site: Application
+) -> None:
+    staff_user("ada", demo_site, "view_taskrun", "start_task")
+    log_in(page, production_server, "ada")
+    open_task(page, "dummy_task")
+
+    page.fill("#param-number", "many")
+    page.click("text=Start task as logged in user")
+    number = page.locator("#param-number")
+    expect(number).to_have_attribute("aria-invalid", "true")
+    expect(number).to_have_value("many")
+    expect(page.locator("#param-number-error")).to_contain_text("number: Input should be a valid")
+    described = number.get_attribute("aria-describedby") or ""
+    assert "param-number-error" in described.split()
+
+    page.fill("#param-number", "6")
+    page.fill("#param-numberx", "7")
+    page.click("text=Start task as logged in user")
+    expect(page.locator(STATUS)).to_have_text("Success", timeout=20_000)
+    expect(page.locator("#history tbody tr:first-child .ts-result")).to_have_text("210")
 
 
 def test_impersonation_button_only_with_the_permission(
@@ -91,7 +114,7 @@ def test_html_in_arguments_and_results_shows_as_text(
     log_in(page, production_server, "ada")
     open_task(page, "example_task")
 
-    page.fill("#arguments", '{"text": "<script>alert(1)</script><b>bold</b>"}')
+    page.fill("#param-text", "<script>alert(1)</script><b>bold</b>")
     page.click("text=Start task as logged in user")
     result = page.locator("#history tbody tr:first-child .ts-result")
     expect(result).to_have_text(

@@ -65,9 +65,44 @@ def test_task_list_search(starter: Client) -> None:
 
 
 def test_task_page_prefills_defaults_and_lists_parameters(starter: Client) -> None:
-    page = starter.get(TASK_PAGE).content.decode()
-    assert "&quot;number&quot;: 5" in page and "&quot;numberx&quot;: 10" in page
+    page = starter.get(TASK_PAGE).content.decode()  # the parameter form, by default
+    assert 'name="param-number" id="param-number" value="5" data-kind="number"' in page
+    assert 'id="param-numberx" value="10"' in page
     assert "<code>numberx</code></td><td><code>int</code>" in page
+    raw = starter.get(TASK_PAGE, {"editor": "json"}).content.decode()  # the raw JSON editor
+    assert "&quot;number&quot;: 5" in raw and "&quot;numberx&quot;: 10" in raw
+
+
+def test_the_parameter_form_starts_with_its_values_converted(starter: Client) -> None:
+    response = starter.post(
+        TASK_PAGE,
+        {"editor": "form", "param-number": "7", "param-numberx": "", "run_as": "self"},
+    )
+    assert response.status_code == 302
+    run = TaskRun.objects.get()
+    assert run.arguments == {"number": 7}  # numberx left empty: its default applies
+    assert run.kwargs == {"number": 7}
+
+
+def test_a_refused_field_is_marked_and_described_and_the_rest_kept(starter: Client) -> None:
+    response = starter.post(
+        TASK_PAGE,
+        {"editor": "form", "param-number": "many", "param-numberx": "3", "run_as": "self"},
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert (
+        'id="param-number" value="many" data-kind="number" '
+        'aria-describedby="param-number-help param-number-error" aria-invalid="true"'
+    ) in page
+    assert (
+        '<ul class="errorlist" id="param-number-error"><li>number: Input should be a valid' in page
+    )
+    assert (
+        'id="param-numberx" value="3" data-kind="number" aria-describedby="param-numberx-help"'
+        in page
+    )
+    assert not TaskRun.objects.exists()
 
 
 def test_bad_arguments_keep_the_text_and_say_what_is_wrong(starter: Client) -> None:
@@ -262,3 +297,57 @@ def test_query_count_does_not_grow_with_tasks_or_runs(
     configure(pages_application, tasks=MANY_TASKS, runs=10_000)
     large = count_queries(starter, url, django_assert_max_num_queries)
     assert small == large
+
+
+REMINDERS = "solution_demo.tasks.my_tasks.send_reminders"
+
+
+@pytest.fixture
+def reminders_page(pages_application: Application) -> str:
+    pages_application.config["limepkg_task_starter"]["tasks"].append(REMINDERS)
+    pages_application.save()
+    return f"/admin/task-starter/demo/tasks/{REMINDERS}/"
+
+
+def test_the_form_has_a_checkbox_for_a_flag_and_json_for_a_list(
+    starter: Client, reminders_page: str
+) -> None:
+    page = starter.get(reminders_page).content.decode()
+    assert 'type="checkbox" name="param-dry_run" id="param-dry_run" checked' in page
+    assert '<textarea name="param-customer_ids"' in page
+    response = starter.post(
+        reminders_page,
+        {"editor": "form", "param-customer_ids": "[3, 1]", "param-note": "Q3", "run_as": "self"},
+    )
+    assert response.status_code == 302
+    # An unticked box is false; the list arrives as JSON.
+    assert TaskRun.objects.get().arguments == {
+        "customer_ids": [3, 1],
+        "dry_run": False,
+        "note": "Q3",
+    }
+
+
+def test_a_json_field_that_does_not_parse_is_said_at_the_field(
+    starter: Client, reminders_page: str
+) -> None:
+    response = starter.post(
+        reminders_page,
+        {"editor": "form", "param-customer_ids": "[3,", "param-dry_run": "on", "run_as": "self"},
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="param-customer_ids-error"><li>customer_ids: not valid JSON' in page
+    assert ">[3,</textarea>" in page and 'id="param-dry_run" checked' in page
+    assert not TaskRun.objects.exists()
+
+
+def test_without_the_start_permission_the_refusal_comes_before_any_field_error(
+    pages_application: Application, reminders_page: str
+) -> None:
+    viewer = Client()
+    viewer.force_login(make_user("viewer", perms=("view",), applications=(pages_application,)))
+    response = viewer.post(
+        reminders_page, {"editor": "form", "param-customer_ids": "[3,", "run_as": "self"}
+    )
+    assert response.status_code == 403
