@@ -25,6 +25,7 @@ from limepkg_task_starter.models import (
     ApiToken,
     Application,
     AuditEntry,
+    ScheduleDeclaration,
     TaskRun,
     WorkerHeartbeat,
 )
@@ -296,6 +297,37 @@ class PeriodicTaskAdmin(MembershipAdmin, StockPeriodicTaskAdmin):  # type: ignor
             (name, {**options, "fields": [f for f in options["fields"] if f != "regtask"]})
             for name, options in fieldsets
         ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        """A schedule declared in code says so, and links back to its task's page."""
+        declaration = (
+            ScheduleDeclaration.objects.filter(periodic_task_id=object_id).first()
+            if str(object_id).isdigit()
+            else None
+        )
+        if declaration is not None:
+            task_page = reverse(
+                "admin:task_starter:task_detail",
+                kwargs={
+                    "app_name": declaration.application_id,
+                    "task_name": declaration.task_name,
+                },
+            )
+            extra_context = {
+                **(extra_context or {}),
+                "subtitle": format_html(
+                    'Declared in code: the task, its arguments and headers are read-only. '
+                    '<a href="{}">Open the task page</a>',
+                    task_page,
+                ),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

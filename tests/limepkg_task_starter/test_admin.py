@@ -165,6 +165,8 @@ def test_code_owned_fields_of_a_declared_schedule_are_read_only(
     html = page.content.decode()
     assert 'name="headers"' not in html and 'name="args"' not in html
     assert 'name="enabled"' in html and 'name="crontab"' in html
+    task_page = f"/admin/task-starter/demo/tasks/{periodic.task}/"
+    assert f'<a href="{task_page}">Open the task page</a>' in html
 
 
 def test_a_shared_crontab_is_changed_only_by_a_superuser(
