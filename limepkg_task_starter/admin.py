@@ -322,7 +322,7 @@ class PeriodicTaskAdmin(MembershipAdmin, StockPeriodicTaskAdmin):  # type: ignor
             extra_context = {
                 **(extra_context or {}),
                 "subtitle": format_html(
-                    'Declared in code: the task, its arguments and headers are read-only. '
+                    "Declared in code: the task, its arguments and headers are read-only. "
                     '<a href="{}">Open the task page</a>',
                     task_page,
                 ),

@@ -55,6 +55,14 @@ class Application(models.Model):
         "application config (for example <code>limepkg_task_starter: {task_history: 20}</code>).",
     )
 
+    stats_through = models.DateTimeField(
+        "statistics through",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Runs sent before this hour are counted in the hourly statistics.",
+    )
+
     class Meta:
         ordering = ["name"]
         verbose_name = "application"
@@ -386,3 +394,29 @@ class SchedulerLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
+
+
+class TaskStatsHour(models.Model):
+    """One task's finished runs in one application in one hour: outcomes and a histogram of
+    durations. The task handlers roll closed hours up (services.stats), so the pages add up a
+    few hundred small rows instead of aggregating the run table."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    task_name = models.CharField("task", max_length=255)
+    hour = models.DateTimeField("hour")
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    other = models.PositiveIntegerField(default=0, help_text="Revoked, cancelled or skipped.")
+    durations = models.JSONField(
+        default=list, help_text="Runs per duration bucket (limepkg_task_starter.stats)."
+    )
+
+    class Meta:
+        verbose_name = "hourly task statistics"
+        verbose_name_plural = "hourly task statistics"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "task_name", "hour"], name="taskstats_one_per_hour"
+            )
+        ]
+        indexes = [models.Index(fields=["application", "hour"], name="taskstats_recent")]

@@ -28,7 +28,7 @@ from lime_task.config import tasks_config
 from lime_task.decorator import SKIPPED, STAND_DOWN, LimeTask
 from lime_task.exceptions import TaskFailure
 from lime_task.status import State
-from limepkg_task_starter.services import maintenance, worker
+from limepkg_task_starter.services import maintenance, stats, worker
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ HARD_TIME_LIMIT = "Ended by the hard time limit ({error})."
 SOFT_TIME_LIMIT = "Ended by the soft time limit."
 
 REPLAY_EVERY_SECONDS = 2.0
+STATS_ROLLUP_EVERY_SECONDS = 60.0
 
 _backlog: deque[Callable[[], None]] = deque(maxlen=10_000)
 _backlog_lock = threading.Lock()
@@ -331,7 +332,8 @@ def on_worker_process_shutdown(**_: Any) -> None:
 
 
 class Maintenance(threading.Thread):
-    """Marks this worker alive, reconciles dead runs and purges expired ones, periodically."""
+    """Marks this worker alive, reconciles dead runs and purges expired ones, periodically; rolls
+    closed hours up into the task statistics once a minute."""
 
     def __init__(self, hostname: str) -> None:
         super().__init__(name="lime-task-maintenance", daemon=True)
@@ -340,6 +342,7 @@ class Maintenance(threading.Thread):
 
     def run(self) -> None:
         config = tasks_config()
+        next_rollup = 0.0
         while not self.stopping.is_set():
             try:
                 close_old_connections()
@@ -351,6 +354,10 @@ class Maintenance(threading.Thread):
                 maintenance.runs_purge_expired(
                     older_than=timezone.now() - timedelta(seconds=config.result_expires)
                 )
+                if time.monotonic() >= next_rollup:
+                    stats.stats_rollup()
+                    stats.stats_purge(older_than=timezone.now() - timedelta(days=8))
+                    next_rollup = time.monotonic() + STATS_ROLLUP_EVERY_SECONDS
             except DatabaseError:
                 logger.exception("Task handler maintenance failed; retrying")
                 connections.close_all()

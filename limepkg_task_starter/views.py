@@ -102,6 +102,12 @@ def task_list(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
     names = selectors.exposed_task_names(application=application, search=search)
     page = Paginator(names, TASKS_PER_PAGE).get_page(request.GET.get("p"))
     tasks = selectors.task_summaries(application=application, task_names=list(page.object_list))
+    can_view_runs = request.user.has_perm(VIEW_RUNS)
+    stats = (
+        selectors.task_stats(application=application, task_names=list(page.object_list))
+        if can_view_runs
+        else {}
+    )
     return render(
         request,
         "task_starter/task_list.html",
@@ -115,7 +121,8 @@ def task_list(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
             page=page,
             search=search,
             total=len(names),
-            can_view_runs=request.user.has_perm(VIEW_RUNS),
+            can_view_runs=can_view_runs,
+            stats=stats,
             # One reverse() for the page instead of one per task: task names need no quoting.
             task_url_prefix=reverse(
                 "admin:task_starter:task_detail", kwargs={"app_name": app_name, "task_name": "-"}
@@ -148,6 +155,11 @@ def _task_page(
     prefill = last if isinstance(last, dict) else default_arguments(task)
     if arguments_text is None:
         arguments_text = json.dumps(last if last is not None else prefill, indent=2)
+    stats = (
+        selectors.task_stats(application=application, task_names=[task_name])[task_name]
+        if can_view_runs
+        else None
+    )
     parameters = task_parameters(task)
     editor = editor or request.GET.get("editor") or ("form" if parameters else "json")
     if editor not in EDITORS:
@@ -190,9 +202,21 @@ def _task_page(
             can_view_runs=can_view_runs,
             impersonate_user=impersonate if request.user.has_perm(IMPERSONATE) else "",
             schedules=selectors.schedules_for_task(application=application, task_name=task_name),
+            stats=stats,
+            chart=_chart_data(stats) if stats else None,
         ),
         status=status,
     )
+
+
+def _chart_data(stats: selectors.TaskStats) -> dict[str, list[Any]]:
+    """The task page's chart, hour by hour over the last 7 days: outcomes and the median."""
+    return {
+        "hours": [int(hour.timestamp()) for hour, _ in stats.hours],
+        "succeeded": [outcomes.succeeded for _, outcomes in stats.hours],
+        "failed": [outcomes.failed for _, outcomes in stats.hours],
+        "p50": [outcomes.percentile(0.5) for _, outcomes in stats.hours],
+    }
 
 
 @require_http_methods(["GET", "POST"])

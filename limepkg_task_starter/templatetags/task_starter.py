@@ -71,3 +71,20 @@ def moment(value: datetime | None) -> str:
         utc.isoformat(),
         utc.strftime("%Y-%m-%d %H:%M:%S"),
     )
+
+
+@register.filter
+def rate(outcomes: Any) -> str:
+    """Success rate as a percentage, or a dash when nothing succeeded or failed."""
+    value = outcomes.success_rate
+    return "—" if value is None else f"{value * 100:.0f} %"
+
+
+@register.filter
+def quantile(outcomes: Any, fraction: float) -> str:
+    return duration(outcomes.percentile(float(fraction)))
+
+
+@register.filter
+def get_item(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if mapping else None

@@ -157,3 +157,33 @@ def test_the_deployed_pages_load_every_asset_and_keep_to_the_csp(
     assert "default-src 'self'" in page.evaluate(
         "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
     )
+
+
+def test_the_task_page_charts_outcomes_with_the_served_library_and_keeps_to_the_csp(
+    page: Page, production_server, demo_site: Application, csp_violations
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    for hours_ago, status in ((30, "SUCCESS"), (20, "FAILURE"), (3, "SUCCESS")):
+        sent = now - timedelta(hours=hours_ago)
+        TaskRun.objects.create(
+            id=f"chart-{hours_ago}",
+            application=demo_site,
+            task_name="solution_demo.tasks.my_tasks.dummy_task",
+            status=status,
+            created_at=sent,
+            started_at=sent,
+            finished_at=sent + timedelta(seconds=2),
+        )
+    staff_user("ada", demo_site, "view_taskrun", "start_task")
+    log_in(page, production_server, "ada")
+    open_task(page, "dummy_task")
+    insight = page.locator("#insight")
+    expect(insight).to_contain_text("Last 7 days")
+    expect(insight.locator("tbody tr").nth(1)).to_contain_text("67 %")
+    expect(page.locator("#ts-chart canvas")).to_have_count(1)  # drawn by uPlot
+    expect(page.locator("#ts-chart .u-legend")).to_contain_text("Failed")
+    assert read_csp_violations(page) == []
