@@ -420,3 +420,6 @@ class TaskStatsHour(models.Model):
             )
         ]
         indexes = [models.Index(fields=["application", "hour"], name="taskstats_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} at {self.hour:%Y-%m-%d %H}:00"
