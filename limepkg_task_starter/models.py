@@ -14,6 +14,7 @@ from lime_task.config import (
     parse_application_config,
 )
 from lime_task.status import COMPLETED_STATES, Origin, State
+from limepkg_task_starter.stats import BUCKETS as DURATION_BUCKETS
 
 logger = logging.getLogger(__name__)
 
@@ -407,9 +408,8 @@ class TaskStatsHour(models.Model):
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     other = models.PositiveIntegerField(default=0, help_text="Revoked, cancelled or skipped.")
-    durations = models.JSONField(
-        default=list, help_text="Runs per duration bucket (limepkg_task_starter.stats)."
-    )
+    # Runs per duration bucket (limepkg_task_starter.stats), one column each, so that the
+    # database adds any number of hours up: d0 … d43, added below the class.
 
     class Meta:
         verbose_name = "hourly task statistics"
@@ -423,3 +423,8 @@ class TaskStatsHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} at {self.hour:%Y-%m-%d %H}:00"
+
+
+DURATION_COLUMNS = tuple(f"d{index}" for index in range(DURATION_BUCKETS))
+for _column in DURATION_COLUMNS:
+    TaskStatsHour.add_to_class(_column, models.PositiveIntegerField(default=0))

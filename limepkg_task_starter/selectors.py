@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Min, Q, TextField, Window
+from django.db.models import Count, F, Min, Q, Sum, TextField, Window
 from django.db.models.functions import Cast, RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -20,6 +20,7 @@ from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task
 from lime_task.status import State, TaskStatus
 from limepkg_task_starter.models import (
+    DURATION_COLUMNS,
     RUN_FINISHED_CHANNEL,
     Application,
     ScheduleDeclaration,
@@ -446,42 +447,82 @@ def outcomes_by_hour(
 class TaskStats:
     day: Outcomes
     week: Outcomes
-    hours: list[tuple[datetime, Outcomes]]  # the last 7 days, hour by hour, oldest first
+
+
+def _windows(application: Application, now: datetime) -> tuple[datetime, datetime, datetime]:
+    """Where the week and the day start, and up to where hourly rows count (after that, the
+    runs themselves: the last two hours, or more while the rollup catches up)."""
+    week_start = floor_hour(now - timedelta(days=7))
+    day_start = floor_hour(now - timedelta(hours=24))
+    rolled_through = max(
+        min(application.stats_through or week_start, floor_hour(now - LIVE_WINDOW)), week_start
+    )
+    return week_start, day_start, rolled_through
 
 
 def task_stats(
     *, application: Application, task_names: list[str], now: datetime | None = None
 ) -> dict[str, TaskStats]:
     """Outcomes over the last 24 hours and 7 days, per task: the hourly rows the task handlers
-    rolled up, and the runs of the hours not rolled up yet. Two indexed reads per call."""
+    rolled up, added up by the database in one grouped query, and the runs of the hours not
+    rolled up yet."""
     now = now or timezone.now()
-    week_start = floor_hour(now - timedelta(days=7))
-    day_start = floor_hour(now - timedelta(hours=24))
-    rolled_through = max(
-        min(application.stats_through or week_start, floor_hour(now - LIVE_WINDOW)), week_start
-    )
-    by_hour: dict[tuple[str, datetime], Outcomes] = {}
-    for task_name, hour, succeeded, failed, other, durations in TaskStatsHour.objects.filter(
-        application=application,
-        task_name__in=task_names,
-        hour__gte=week_start,
-        hour__lt=rolled_through,
-    ).values_list("task_name", "hour", "succeeded", "failed", "other", "durations"):
-        by_hour[(task_name, hour)] = Outcomes.from_row(succeeded, failed, other, durations)
-    by_hour.update(
-        outcomes_by_hour(
-            application=application, start=rolled_through, end=now, task_names=task_names
+    week_start, day_start, rolled_through = _windows(application, now)
+    in_day = Q(hour__gte=day_start)
+    sums: dict[str, Any] = {}
+    for column in ("succeeded", "failed", "other", *DURATION_COLUMNS):
+        sums[f"week_{column}"] = Sum(column)
+        sums[f"day_{column}"] = Sum(column, filter=in_day)
+    rows = (
+        TaskStatsHour.objects.filter(
+            application=application,
+            task_name__in=task_names,
+            hour__gte=week_start,
+            hour__lt=rolled_through,
         )
+        .values("task_name")
+        .annotate(**sums)
     )
-    hours = hours_between(week_start, now)
-    stats = {}
-    for name in task_names:
-        day, week, series = Outcomes(), Outcomes(), []
-        for hour in hours:
-            outcomes = by_hour.get((name, hour)) or Outcomes()
-            week.add(outcomes)
-            if hour >= day_start:
-                day.add(outcomes)
-            series.append((hour, outcomes))
-        stats[name] = TaskStats(day=day, week=week, hours=series)
+    stats = {name: TaskStats(day=Outcomes(), week=Outcomes()) for name in task_names}
+    summed: Any
+    for summed in rows:
+        row: dict[str, Any] = dict(summed)
+        for window in ("day", "week"):
+            getattr(stats[row["task_name"]], window).add(
+                Outcomes.from_row(
+                    row[f"{window}_succeeded"] or 0,
+                    row[f"{window}_failed"] or 0,
+                    row[f"{window}_other"] or 0,
+                    [row[f"{window}_{column}"] or 0 for column in DURATION_COLUMNS],
+                )
+            )
+    live = outcomes_by_hour(
+        application=application, start=rolled_through, end=now, task_names=task_names
+    )
+    for (name, hour), outcomes in live.items():
+        stats[name].week.add(outcomes)
+        if hour >= day_start:
+            stats[name].day.add(outcomes)
     return stats
+
+
+def task_hours(
+    *, application: Application, task_name: str, now: datetime | None = None
+) -> list[tuple[datetime, Outcomes]]:
+    """One task's outcomes hour by hour over the last 7 days, oldest first, for its chart."""
+    now = now or timezone.now()
+    week_start, _, rolled_through = _windows(application, now)
+    by_hour = {
+        row[0]: Outcomes.from_row(row[1], row[2], row[3], row[4:])
+        for row in TaskStatsHour.objects.filter(
+            application=application,
+            task_name=task_name,
+            hour__gte=week_start,
+            hour__lt=rolled_through,
+        ).values_list("hour", "succeeded", "failed", "other", *DURATION_COLUMNS)
+    }
+    live = outcomes_by_hour(
+        application=application, start=rolled_through, end=now, task_names=[task_name]
+    )
+    by_hour.update({hour: outcomes for (_, hour), outcomes in live.items()})
+    return [(hour, by_hour.get(hour) or Outcomes()) for hour in hours_between(week_start, now)]

@@ -203,19 +203,23 @@ def _task_page(
             impersonate_user=impersonate if request.user.has_perm(IMPERSONATE) else "",
             schedules=selectors.schedules_for_task(application=application, task_name=task_name),
             stats=stats,
-            chart=_chart_data(stats) if stats else None,
+            chart=(
+                _chart_data(selectors.task_hours(application=application, task_name=task_name))
+                if stats and stats.week.finished
+                else None
+            ),
         ),
         status=status,
     )
 
 
-def _chart_data(stats: selectors.TaskStats) -> dict[str, list[Any]]:
+def _chart_data(hours: list[tuple[datetime, Any]]) -> dict[str, list[Any]]:
     """The task page's chart, hour by hour over the last 7 days: outcomes and the median."""
     return {
-        "hours": [int(hour.timestamp()) for hour, _ in stats.hours],
-        "succeeded": [outcomes.succeeded for _, outcomes in stats.hours],
-        "failed": [outcomes.failed for _, outcomes in stats.hours],
-        "p50": [outcomes.percentile(0.5) for _, outcomes in stats.hours],
+        "hours": [int(hour.timestamp()) for hour, _ in hours],
+        "succeeded": [outcomes.succeeded for _, outcomes in hours],
+        "failed": [outcomes.failed for _, outcomes in hours],
+        "p50": [outcomes.percentile(0.5) for _, outcomes in hours],
     }
 
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from limepkg_task_starter import selectors
-from limepkg_task_starter.models import Application, TaskStatsHour
+from limepkg_task_starter.models import DURATION_COLUMNS, Application, TaskStatsHour
 from limepkg_task_starter.stats import floor_hour
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def stats_rollup(*, now: datetime | None = None) -> int:
                     succeeded=outcomes.succeeded,
                     failed=outcomes.failed,
                     other=outcomes.other,
-                    durations=outcomes.durations,
+                    **dict(zip(DURATION_COLUMNS, outcomes.durations, strict=True)),
                 )
                 for (task_name, hour), outcomes in summed.items()
             )

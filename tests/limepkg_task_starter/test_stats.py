@@ -75,12 +75,18 @@ def check(stats: selectors.TaskStats) -> None:
     assert (stats.day.succeeded, stats.day.failed) == (1, 2)
     assert (stats.week.succeeded, stats.week.failed) == (5, 2)
     assert stats.week.success_rate == pytest.approx(5 / 7)
-    assert len(stats.hours) in (168, 169)
-    assert sum(outcomes.finished for _, outcomes in stats.hours) == 7
+
+
+def hours_check(application: Application) -> None:
+    hours = selectors.task_hours(application=application, task_name=DUMMY, now=NOW)
+    assert len(hours) in (168, 169)
+    assert sum(outcomes.finished for _, outcomes in hours) == 7
+    assert sum(outcomes.failed for hour, outcomes in hours if hour > NOW - timedelta(hours=1)) == 1
 
 
 def test_before_any_rollup_the_runs_themselves_are_counted(history: Application) -> None:
     check(selectors.task_stats(application=history, task_names=[DUMMY], now=NOW)[DUMMY])
+    hours_check(history)
 
 
 def test_the_rollup_gives_the_same_numbers_from_a_few_rows(history: Application) -> None:
@@ -92,6 +98,7 @@ def test_the_rollup_gives_the_same_numbers_from_a_few_rows(history: Application)
     assert not TaskStatsHour.objects.filter(task_name=EXAMPLE).exists()  # older than 7 days
     stats = selectors.task_stats(application=history, task_names=[DUMMY], now=NOW)[DUMMY]
     check(stats)
+    hours_check(history)
     assert stats.week.percentile(0.5) == pytest.approx(1, rel=0.2)
     assert stats.day.percentile(0.95) == pytest.approx(10, rel=0.2)
     assert stats_rollup(now=NOW) == 0  # nothing left to do
