@@ -11,6 +11,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from lime_task import headers
 from lime_task.status import Origin
 from limepkg_task_starter.models import Application, ScheduleDeclaration, TaskRun
+from limepkg_task_starter.services.worker import StartedRun
 
 DUMMY = "solution_demo.tasks.my_tasks.dummy_task"
 EXAMPLE = "solution_demo.tasks.my_tasks.example_task"
@@ -104,4 +105,20 @@ def a_schedule(pages_application: Application) -> ScheduleDeclaration:
         task_name=DUMMY,
         package="solution_demo",
         periodic_task=periodic,
+    )
+
+
+def started_on(run: TaskRun, worker: str) -> StartedRun:
+    """What ``worker`` reports when it starts ``run`` (services.worker.run_mark_started)."""
+    return StartedRun(
+        task_id=run.id,
+        task_name=run.task_name,
+        application_name=run.application_id,
+        run_as="",
+        language="",
+        args=[],
+        kwargs={},
+        worker=worker,
+        queue=run.queue,
+        scheduled=False,
     )

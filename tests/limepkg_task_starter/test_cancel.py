@@ -13,8 +13,8 @@ from django.utils import timezone
 from lime_task.status import Origin, State
 from limepkg_task_starter.models import Application, AuditEntry, TaskRun
 from limepkg_task_starter.services import cancelling
-from limepkg_task_starter.services.worker import StartedRun, run_mark_finished, run_mark_started
-from tests.limepkg_task_starter.conftest import DUMMY, make_user
+from limepkg_task_starter.services.worker import run_mark_finished, run_mark_started
+from tests.limepkg_task_starter.conftest import DUMMY, make_user, started_on
 
 
 @pytest.fixture
@@ -37,21 +37,6 @@ def open_run(application: Application, status: str, worker: str = "") -> TaskRun
         worker=worker,
         origin=Origin.PAGE,
         created_at=timezone.now(),
-    )
-
-
-def started(run: TaskRun, worker: str) -> StartedRun:
-    return StartedRun(
-        task_id=run.id,
-        task_name=run.task_name,
-        application_name=run.application_id,
-        run_as="",
-        language="",
-        args=[],
-        kwargs={},
-        worker=worker,
-        queue="",
-        scheduled=False,
     )
 
 
@@ -78,7 +63,7 @@ def test_a_waiting_run_is_cancelled_audited_and_never_starts(
     assert (entry.run_id, entry.actor, entry.arguments) == (run.id, canceller, run.arguments)
 
     # The message reaches a worker anyway: it learns the run was cancelled and does not run it.
-    assert run_mark_started(started=started(run, "w1@host"), at=timezone.now()) is False
+    assert run_mark_started(started=started_on(run, "w1@host"), at=timezone.now()) is False
     run.refresh_from_db()
     assert run.status == "REVOKED" and run.worker == ""
 

@@ -13,7 +13,8 @@ from limepkg_task_starter.services.maintenance import (
     runs_purge_expired,
     worker_heartbeat,
 )
-from limepkg_task_starter.services.worker import StartedRun, run_mark_finished, run_mark_started
+from limepkg_task_starter.services.worker import run_mark_finished, run_mark_started
+from tests.limepkg_task_starter.conftest import started_on
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -94,22 +95,8 @@ def test_purge_deletes_only_expired_finished_runs_in_batches(demo_application) -
 # --- Reports that come after the outcome was decided without their worker -------------------
 
 
-def _started(run_: TaskRun, worker: str, at=None) -> None:
-    run_mark_started(
-        started=StartedRun(
-            task_id=run_.id,
-            task_name=run_.task_name,
-            application_name=run_.application_id,
-            run_as="",
-            language="",
-            args=[],
-            kwargs={},
-            worker=worker,
-            queue=run_.queue,
-            scheduled=False,
-        ),
-        at=at or timezone.now(),
-    )
+def _started(run_: TaskRun, worker: str) -> None:
+    run_mark_started(started=started_on(run_, worker), at=timezone.now())
 
 
 def test_a_reconciled_run_its_worker_finishes_after_all_says_both(demo_application) -> None:
