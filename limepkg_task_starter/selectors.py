@@ -461,18 +461,25 @@ def _windows(application: Application, now: datetime) -> tuple[datetime, datetim
 
 
 def task_stats(
-    *, application: Application, task_names: list[str], now: datetime | None = None
+    *,
+    application: Application,
+    task_names: list[str],
+    now: datetime | None = None,
+    day_durations: bool = True,
 ) -> dict[str, TaskStats]:
     """Outcomes over the last 24 hours and 7 days, per task: the hourly rows the task handlers
     rolled up, added up by the database in one grouped query, and the runs of the hours not
-    rolled up yet."""
+    rolled up yet. Without ``day_durations`` the last 24 hours are counted but their durations
+    are not added up (the task list shows the week's)."""
     now = now or timezone.now()
     week_start, day_start, rolled_through = _windows(application, now)
     in_day = Q(hour__gte=day_start)
+    counts = ("succeeded", "failed", "other")
     sums: dict[str, Any] = {}
-    for column in ("succeeded", "failed", "other", *DURATION_COLUMNS):
+    for column in (*counts, *DURATION_COLUMNS):
         sums[f"week_{column}"] = Sum(column)
-        sums[f"day_{column}"] = Sum(column, filter=in_day)
+        if day_durations or column in counts:
+            sums[f"day_{column}"] = Sum(column, filter=in_day)
     rows = (
         TaskStatsHour.objects.filter(
             application=application,
@@ -493,7 +500,7 @@ def task_stats(
                     row[f"{window}_succeeded"] or 0,
                     row[f"{window}_failed"] or 0,
                     row[f"{window}_other"] or 0,
-                    [row[f"{window}_{column}"] or 0 for column in DURATION_COLUMNS],
+                    [row.get(f"{window}_{column}") or 0 for column in DURATION_COLUMNS],
                 )
             )
     live = outcomes_by_hour(

@@ -104,7 +104,9 @@ def task_list(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
     tasks = selectors.task_summaries(application=application, task_names=list(page.object_list))
     can_view_runs = request.user.has_perm(VIEW_RUNS)
     stats = (
-        selectors.task_stats(application=application, task_names=list(page.object_list))
+        selectors.task_stats(
+            application=application, task_names=list(page.object_list), day_durations=False
+        )
         if can_view_runs
         else {}
     )
