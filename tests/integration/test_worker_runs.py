@@ -264,8 +264,15 @@ def test_the_workers_page_shows_a_live_handlers_queues_and_pool(
 ) -> None:
     from django.test import Client
 
+    from limepkg_task_starter.models import WorkerHeartbeat
     from tests.limepkg_task_starter.conftest import make_user
 
+    # Each test starts on an emptied database: wait for the handler's next heartbeat.
+    wait_for(
+        lambda: WorkerHeartbeat.objects.filter(hostname=worker.hostname).exists(),
+        10,
+        what="the shared handler's heartbeat",
+    )
     client = Client()
     client.force_login(make_user("ops", perms=("view",)))
     handlers = {
