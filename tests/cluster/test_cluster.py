@@ -2,8 +2,8 @@
 hosts and two scheduler hosts, each a network namespace of its own (see cluster.py).
 
 The tests run in order on one cluster; each leaves every link up and every process running as
-it found them. Figures (spread, reconcile and take-over times) are recorded as properties of the
-JUnit report and printed.
+it found them. Figures (spread, reconcile and take-over times) are printed
+(bin/test runs these tests with -s).
 """
 
 from __future__ import annotations
@@ -41,12 +41,11 @@ def _finished(cluster: Cluster, ids: list[str]) -> dict[str, dict[str, Any]] | N
     return None
 
 
-def _report(record_property: Any, name: str, value: Any) -> None:
-    record_property(name, value)
-    print(f"{name}: {value}")
+def _report(name: str, value: Any) -> None:
+    print(f"\n  {name}: {value}", end="")  # bin/test runs these with -s: the figures show
 
 
-def test_runs_spread_over_both_handler_hosts(cluster: Cluster, record_property: Any) -> None:
+def test_runs_spread_over_both_handler_hosts(cluster: Cluster) -> None:
     started = time.monotonic()
     ids = [cluster.start_run("quick", {"number": number}) for number in range(300)]
     sent = time.monotonic() - started
@@ -57,12 +56,12 @@ def test_runs_spread_over_both_handler_hosts(cluster: Cluster, record_property: 
     spread = Counter(run["worker"] for run in runs.values())
     assert set(spread) == {_worker(cluster, "handler1"), _worker(cluster, "handler2")}
     assert min(spread.values()) >= 90, f"one host took almost everything: {spread}"
-    _report(record_property, "spread", dict(spread))
-    _report(record_property, "starts_per_second", round(300 / sent, 1))
-    _report(record_property, "runs_per_second", round(300 / elapsed, 1))
+    _report("spread", dict(spread))
+    _report("starts_per_second", round(300 / sent, 1))
+    _report("runs_per_second", round(300 / elapsed, 1))
 
 
-def test_a_handler_host_cut_off_mid_run(cluster: Cluster, record_property: Any) -> None:
+def test_a_handler_host_cut_off_mid_run(cluster: Cluster) -> None:
     handler1, handler2 = _worker(cluster, "handler1"), _worker(cluster, "handler2")
     # Both long runs on handler1: stop handler2 while they are sent, then bring it back.
     cluster.processes["handler2-0"].stop()
@@ -141,8 +140,8 @@ def test_a_handler_host_cut_off_mid_run(cluster: Cluster, record_property: Any) 
     assert {run["status"] for run in runs.values()} == {"SUCCESS"}
     assert any(run["worker"] == handler1 for run in runs.values())
 
-    _report(record_property, "reconciled_after_cut_s", round(reconciled_after, 1))
-    _report(record_property, "history_caught_up_after_restore_s", round(caught_up_after, 1))
+    _report("reconciled_after_cut_s", round(reconciled_after, 1))
+    _report("history_caught_up_after_restore_s", round(caught_up_after, 1))
 
 
 SENDING = re.compile(
@@ -160,7 +159,7 @@ def _dispatches(log: str) -> list[float]:
 
 
 def test_two_schedulers_one_dispatches_and_the_other_takes_over(
-    cluster: Cluster, record_property: Any
+    cluster: Cluster,
 ) -> None:
     first = cluster.start_scheduler("scheduler1")
     wait_until(lambda: "holds the dispatch lease" in first.log(), 60, "scheduler1 to lead")
@@ -205,12 +204,12 @@ def test_two_schedulers_one_dispatches_and_the_other_takes_over(
     gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
     assert min(gaps) > 0.5, f"a tick ran twice: {gaps}"
     assert max(gaps) < SCHEDULER_LEASE_SECONDS + 4, f"ticks were missed: {gaps}"
-    _report(record_property, "scheduler_take_over_s", round(took_over_after, 1))
-    _report(record_property, "scheduled_runs", len(ticks))
+    _report("scheduler_take_over_s", round(took_over_after, 1))
+    _report("scheduled_runs", len(ticks))
 
 
 def test_database_cut_off_from_a_handler_for_ten_seconds(
-    cluster: Cluster, record_property: Any
+    cluster: Cluster,
 ) -> None:
     handler1 = _worker(cluster, "handler1")
     ids = [cluster.start_run("long_early", {"seconds": 3}) for _ in range(4)]
@@ -242,4 +241,4 @@ def test_database_cut_off_from_a_handler_for_ten_seconds(
         assert run["reconciled_at"] is None
         # The time it finished on the handler, not when the database heard of it.
         assert 2.5 < (run["finished_at"] - run["started_at"]).total_seconds() < 6
-    _report(record_property, "database_outage_caught_up_after_s", round(caught_up_after, 1))
+    _report("database_outage_caught_up_after_s", round(caught_up_after, 1))
