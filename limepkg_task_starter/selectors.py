@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -342,8 +342,8 @@ class WorkerView:
     last_seen: datetime
     alive: bool
     running: int  # runs STARTED on it, of the applications the viewer may see
-    queues: list[str] | None  # None: the worker did not answer (or the broker cannot ask)
-    concurrency: int | None
+    queues: list[str] | None = None  # None: the worker did not answer (or was not asked)
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -355,11 +355,9 @@ class QueueView:
     error: str = ""
 
 
-def workers_overview(
-    *, user: Any, worker_lost_after: float, replies: dict[str, Any]
-) -> list[WorkerView]:
-    """Every task handler that ever marked itself alive, newest first, with what it said when
-    asked (``replies``: hostname → {"queues": [...], "concurrency": n})."""
+def workers_overview(*, user: Any, worker_lost_after: float) -> list[WorkerView]:
+    """Every task handler that ever marked itself alive, newest first, with its runs in
+    progress; what it says of itself is added by :func:`workers_with_replies`."""
     running = dict(
         TaskRun.objects.filter(
             status=State.STARTED, application__in=applications_for_user(user=user)
@@ -369,20 +367,29 @@ def workers_overview(
         .values_list("worker", "count")
     )
     lost_before = timezone.now() - timedelta(seconds=worker_lost_after)
-    views = []
-    for beat in WorkerHeartbeat.objects.order_by("-last_seen"):
-        said = replies.get(beat.hostname) or {}
-        views.append(
-            WorkerView(
-                hostname=beat.hostname,
-                last_seen=beat.last_seen,
-                alive=beat.last_seen >= lost_before,
-                running=running.get(beat.hostname, 0),
-                queues=said.get("queues"),
-                concurrency=said.get("concurrency"),
-            )
+    return [
+        WorkerView(
+            hostname=beat.hostname,
+            last_seen=beat.last_seen,
+            alive=beat.last_seen >= lost_before,
+            running=running.get(beat.hostname, 0),
         )
-    return views
+        for beat in WorkerHeartbeat.objects.order_by("-last_seen")
+    ]
+
+
+def workers_with_replies(workers: list[WorkerView], replies: dict[str, Any]) -> list[WorkerView]:
+    """The handlers with what they answered when asked (hostname → {"queues", "concurrency"})."""
+    return [
+        replace(
+            worker,
+            queues=replies[worker.hostname].get("queues"),
+            concurrency=replies[worker.hostname].get("concurrency"),
+        )
+        if worker.hostname in replies
+        else worker
+        for worker in workers
+    ]
 
 
 def queues_overview(

@@ -708,15 +708,11 @@ def workers(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
     if not request.user.has_perm(VIEW_RUNS):
         raise PermissionDenied
     config = tasks_config()
-    heartbeats = selectors.workers_overview(
-        user=request.user, worker_lost_after=config.worker_lost_after, replies={}
-    )
-    alive = sum(1 for worker in heartbeats if worker.alive)
     handlers = selectors.workers_overview(
-        user=request.user,
-        worker_lost_after=config.worker_lost_after,
-        replies=monitoring.worker_replies(expected=alive),
+        user=request.user, worker_lost_after=config.worker_lost_after
     )
+    alive = sum(1 for handler in handlers if handler.alive)
+    handlers = selectors.workers_with_replies(handlers, monitoring.worker_replies(expected=alive))
     names = all_queue_names(config)
     return render(
         request,
