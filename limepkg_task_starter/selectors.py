@@ -540,3 +540,16 @@ def task_hours(
     )
     by_hour.update({hour: outcomes for (_, hour), outcomes in live.items()})
     return [(hour, by_hour.get(hour) or Outcomes()) for hour in hours_between(week_start, now)]
+
+
+def stats_of_hours(
+    hours: list[tuple[datetime, Outcomes]], *, now: datetime | None = None
+) -> TaskStats:
+    """The last 24 hours and 7 days of an hourly series (:func:`task_hours`), added up."""
+    day_start = floor_hour((now or timezone.now()) - timedelta(hours=24))
+    day, week = Outcomes(), Outcomes()
+    for hour, outcomes in hours:
+        week.add(outcomes)
+        if hour >= day_start:
+            day.add(outcomes)
+    return TaskStats(day=day, week=week)

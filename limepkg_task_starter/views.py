@@ -157,11 +157,11 @@ def _task_page(
     prefill = last if isinstance(last, dict) else default_arguments(task)
     if arguments_text is None:
         arguments_text = json.dumps(last if last is not None else prefill, indent=2)
-    stats = (
-        selectors.task_stats(application=application, task_names=[task_name])[task_name]
-        if can_view_runs
-        else None
+    # One read of the task's hours serves its chart and its 24 h / 7 d figures.
+    hours = (
+        selectors.task_hours(application=application, task_name=task_name) if can_view_runs else []
     )
+    stats = selectors.stats_of_hours(hours) if can_view_runs else None
     parameters = task_parameters(task)
     editor = editor or request.GET.get("editor") or ("form" if parameters else "json")
     if editor not in EDITORS:
@@ -205,11 +205,7 @@ def _task_page(
             impersonate_user=impersonate if request.user.has_perm(IMPERSONATE) else "",
             schedules=selectors.schedules_for_task(application=application, task_name=task_name),
             stats=stats,
-            chart=(
-                _chart_data(selectors.task_hours(application=application, task_name=task_name))
-                if stats and stats.week.finished
-                else None
-            ),
+            chart=_chart_data(hours) if stats and stats.week.finished else None,
         ),
         status=status,
     )
