@@ -28,9 +28,13 @@ NOT_AN_ARGUMENT = "{name}: not an argument of this task."
 
 
 class ArgumentsError(ValueError):
-    def __init__(self, messages: list[str]) -> None:
+    """Why the arguments were refused: every message, and the first one about each argument
+    by its name (for a form that shows them at their field)."""
+
+    def __init__(self, messages: list[str], by_argument: dict[str, str] | None = None) -> None:
         super().__init__("\n".join(messages))
         self.messages = messages
+        self.by_argument = by_argument or {}
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,12 @@ def check_arguments(task: LimeTask, values: Any) -> dict[str, Any]:
     try:
         checked = _model_for(task).model_validate(given)
     except ValidationError as error:
-        raise ArgumentsError([_message(e) for e in error.errors()]) from error
+        errors = error.errors()
+        by_argument: dict[str, str] = {}
+        for detail in errors:
+            if detail["loc"]:
+                by_argument.setdefault(str(detail["loc"][0]), _message(detail))
+        raise ArgumentsError([_message(e) for e in errors], by_argument) from error
     converted = checked.model_dump(mode="json")
     return {name: converted[name] for name in given}
 
@@ -226,18 +235,3 @@ def form_arguments(task: LimeTask, posted: Any) -> tuple[dict[str, Any], dict[st
             continue
         values[parameter.name] = raw
     return values, errors
-
-
-def errors_by_parameter(task: LimeTask, messages: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Messages of a refused start that name one parameter (``name: ...``), by parameter, and the
-    rest."""
-    names = {p.name for p in task_parameters(task)}
-    by_name: dict[str, str] = {}
-    rest = []
-    for message in messages:
-        name = message.split(":", 1)[0].split(".", 1)[0].strip("'\"")
-        if name in names and name not in by_name:
-            by_name[name] = message
-        else:
-            rest.append(message)
-    return by_name, rest

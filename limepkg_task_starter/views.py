@@ -32,10 +32,10 @@ from lime_task.status import Origin
 from limepkg_task_starter import monitoring, selectors
 from limepkg_task_starter.arguments import (
     FIELD_PREFIX,
+    ArgumentsError,
     Parameter,
     TypedArguments,
     default_arguments,
-    errors_by_parameter,
     form_arguments,
     task_parameters,
 )
@@ -323,8 +323,12 @@ def _refused(
         raise Http404(" ".join(refusal_messages(error)))
     messages_ = refusal_messages(error)
     field_errors: dict[str, str] = {}
-    if form_values is not None:
-        field_errors, messages_ = errors_by_parameter(get_task(task_name), messages_)
+    if form_values is not None and isinstance(error, ArgumentsError):
+        # Said at the argument's own field, not again above the form.
+        field_errors = {
+            name: text for name, text in error.by_argument.items() if name in form_values
+        }
+        messages_ = [text for text in messages_ if text not in field_errors.values()]
     return _task_page(
         request,
         site,
