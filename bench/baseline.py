@@ -8,10 +8,32 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from celery import Celery
 
 BASELINE_QUEUE = "bench_baseline"
+
+
+def worker_argv(concurrency: int, *options: str) -> list[str]:
+    """The command of a plain Celery worker on the baseline queue."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "bench.baseline",
+        "worker",
+        "--concurrency",
+        str(concurrency),
+        "--queues",
+        BASELINE_QUEUE,
+        "--without-mingle",
+        "--without-gossip",
+        *options,
+    ]
+
+
 backend = os.environ.get("BASELINE_BACKEND", "redis")
 
 if backend == "django-db":

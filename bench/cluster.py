@@ -31,7 +31,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 os.environ.setdefault("BROKER_URL", "memory://")  # bench.baseline builds an app on import
 
-from bench.baseline import BASELINE_QUEUE  # noqa: E402  (the queue only: no app is built here)
+from bench.baseline import BASELINE_QUEUE  # noqa: E402
+from bench.baseline import worker_argv as baseline_worker_argv  # noqa: E402
 from tests.cluster.cluster import Cluster, build_cluster, wait_until  # noqa: E402
 
 HANDLERS = ("handler1", "handler2")
@@ -89,25 +90,10 @@ def drain_plain(cluster: Cluster, hosts: tuple[str, ...], count: int) -> float:
     for number in range(count):
         sender.send_task("baseline.noop", args=[number], queue=BASELINE_QUEUE)
     workers = [
-        cluster._start(
+        cluster.start_process(
             host,
             f"{host}-plain",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bench.baseline",
-                "worker",
-                "--concurrency",
-                "1",
-                "--queues",
-                BASELINE_QUEUE,
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "WARNING",
-            ],
+            baseline_worker_argv(1, "--loglevel", "WARNING"),
             BASELINE_BACKEND="django-db",
         )
         for host in hosts

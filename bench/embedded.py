@@ -100,24 +100,10 @@ def stock(count: int) -> float:
         "BASELINE_RESULT_URL": f"db+sqlite:///{VAR / 'bench-embedded-stock-results.sqlite3'}",
     }
     os.environ.update(env)
-    from bench.baseline import BASELINE_QUEUE, noop
+    from bench.baseline import noop, worker_argv
 
     worker = start(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bench.baseline",
-            "worker",
-            "-c",
-            "2",
-            "-Q",
-            BASELINE_QUEUE,
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-        ],
+        worker_argv(2, "--without-heartbeat"),
         env,
     )
     try:

@@ -57,6 +57,7 @@ import lime_task  # noqa: E402
 from bench.baseline import BASELINE_QUEUE  # noqa: E402
 from bench.baseline import app as baseline_app  # noqa: E402
 from bench.baseline import noop as baseline_noop  # noqa: E402
+from bench.baseline import worker_argv as baseline_worker_argv  # noqa: E402
 from limepkg_task_starter.db import save_task_id  # noqa: E402
 from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat  # noqa: E402
 from taskstarter.celery import app as celery_app  # noqa: E402
@@ -122,23 +123,7 @@ def start_our_worker(concurrency: int = 2, queues: str | None = None) -> Worker:
 
 def start_baseline_worker(backend: str, concurrency: int = 2) -> Worker:
     worker = Worker(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bench.baseline",
-            "worker",
-            "--concurrency",
-            str(concurrency),
-            "--queues",
-            BASELINE_QUEUE,
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ],
+        baseline_worker_argv(concurrency, "--without-heartbeat", "--loglevel", "WARNING"),
         env={"BASELINE_BACKEND": backend},
     )
     wait(lambda: baseline_app.control.ping(timeout=0.5), 60)

@@ -115,7 +115,7 @@ class Cluster:
 
     # --- Starting things --------------------------------------------------------------------
 
-    def _start(self, host: str, name: str, argv: list[str], **env: str) -> Process:
+    def start_process(self, host: str, name: str, argv: list[str], **env: str) -> Process:
         log_path = self.directory / f"{name}.log"
         popen = self.network.start(
             host, argv, log=log_path, env=self.environment(**env), cwd=PROJECT_DIR
@@ -139,7 +139,7 @@ class Cluster:
         return done.stdout
 
     def start_web(self) -> Process:
-        process = self._start(
+        process = self.start_process(
             "web",
             "web",
             [
@@ -158,7 +158,7 @@ class Cluster:
 
     def start_handler(self, host: str, *, concurrency: int = 2) -> Process:
         name = f"{host}-{len([p for p in self.processes if p.startswith(host)])}"
-        process = self._start(
+        process = self.start_process(
             host,
             name,
             [
@@ -195,7 +195,7 @@ class Cluster:
         )
 
     def start_scheduler(self, host: str) -> Process:
-        return self._start(
+        return self.start_process(
             host,
             host,
             [sys.executable, "-m", "celery", "-A", "taskstarter", "beat", "--loglevel", "INFO"],
