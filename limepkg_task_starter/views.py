@@ -241,7 +241,10 @@ def task_detail(
     if request.POST.get("editor") == "form":
         task = get_task(task_name)
         arguments, unreadable = form_arguments(task, request.POST)
-        posted = {name: request.POST.get(FIELD_PREFIX + name, "") for name in _names(task)}
+        posted = {
+            parameter.name: request.POST.get(FIELD_PREFIX + parameter.name, "")
+            for parameter in task_parameters(task)
+        }
         arguments_text = json.dumps(arguments, indent=2)
         if unreadable and request.user.has_perm(START):  # a refusal of the start comes first
             return _task_page(
@@ -291,10 +294,6 @@ class ParameterField:
     @property
     def input_id(self) -> str:
         return FIELD_PREFIX + self.parameter.name
-
-
-def _names(task: Any) -> list[str]:
-    return [parameter.name for parameter in task_parameters(task)]
 
 
 def _shown_value(parameter: Parameter, value: Any, *, typed: bool) -> Any:
