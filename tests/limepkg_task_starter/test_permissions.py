@@ -63,10 +63,14 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
         "run_now_confirm": lambda: client.get(f"{base}/schedules/{schedule.id}/run-now/"),
         "cancel_confirm": lambda: client.get(f"{base}/runs/{run.id}/cancel/"),
         "cancel": lambda: client.post(f"{base}/runs/{run.id}/cancel/"),
+        "workers": lambda: client.get(f"{base}/workers/"),
     }[action]()
 
 
 NEW_PAGES = ["runs", "runs_live", "retry", "rerun_confirm", "run_now_confirm", "cancel_confirm"]
+# Task handlers serve every application: the page is the same for every member who may see runs
+# (runs in progress are counted for the viewer's applications only).
+SHARED_PAGES = ["workers"]
 
 
 EXPECTED = {
@@ -83,6 +87,7 @@ EXPECTED = {
             "rerun",
             "run_now",
             *NEW_PAGES,
+            *SHARED_PAGES,
             "cancel",
         ],
         LOGIN,
@@ -104,6 +109,7 @@ EXPECTED = {
             "api_start_impersonated",
             "api_status",
             *NEW_PAGES,
+            *SHARED_PAGES,
             "cancel",
         ],
         FORBIDDEN,
@@ -129,6 +135,7 @@ EXPECTED = {
         "run_now_confirm": 200,
         "cancel_confirm": FORBIDDEN,
         "cancel": FORBIDDEN,
+        "workers": 200,
     },
     "impersonator": {
         "index": 302,
@@ -151,6 +158,7 @@ EXPECTED = {
         "run_now_confirm": 200,
         "cancel_confirm": FORBIDDEN,
         "cancel": FORBIDDEN,
+        "workers": 200,
     },
     "canceller": {
         "index": 302,
@@ -173,6 +181,7 @@ EXPECTED = {
         "run_now_confirm": FORBIDDEN,
         "cancel_confirm": 200,
         "cancel": 302,  # back, saying the run has already ended
+        "workers": 200,
     },
     "other_application": {
         "index": 302,
@@ -189,6 +198,7 @@ EXPECTED = {
         "api_start_impersonated": MISSING,
         "api_status": MISSING,
         **dict.fromkeys([*NEW_PAGES, "cancel"], MISSING),
+        "workers": 200,
     },
 }
 EXPECTED["non_staff"] = EXPECTED["anonymous"]
