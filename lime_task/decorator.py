@@ -9,7 +9,8 @@ from typing import Any, TypeVar, overload
 from celery import Task, shared_task
 
 from lime_task.application import LimeApplication, application_from_headers
-from lime_task.exceptions import TaskFailure
+from lime_task.exceptions import ResultNotStorableError, TaskFailure
+from lime_task.storable import MAX_RESULT_BYTES, NotStorableError, storable_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class LimeTask(Task[Any, Any]):
     # lime_task.dispatch checks them itself, application included.
     typing = False
     # TaskFailure is an expected outcome: logged without a traceback, still recorded in full.
-    throws = (TaskFailure,)
+    throws = (TaskFailure, ResultNotStorableError)
     # Early acknowledgement is the default for Lime tasks (``@task(acks_late=True)`` opts out).
     acks_late = False
 
@@ -59,7 +60,14 @@ class LimeTask(Task[Any, Any]):
             )
             setattr(request, SKIPPED, True)
             return None
-        return self.run(app, *args, **kwargs)
+        result = self.run(app, *args, **kwargs)
+        # Checked here, before Celery logs, stores or publishes it: a value the history cannot
+        # keep (or Python cannot even print) ends the run as FAILURE saying why.
+        try:
+            storable_json(result, where="The task's result", max_bytes=MAX_RESULT_BYTES)
+        except NotStorableError as error:
+            raise ResultNotStorableError(str(error)) from None
+        return result
 
 
 def task_name_of(func: Callable[..., Any]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -22,12 +21,11 @@ from lime_task.exceptions import InvalidArgumentsError, TaskNotSentError
 from lime_task.registry import get_task
 from lime_task.routing import Route, route_task
 from lime_task.status import Origin, TaskStatus
+from lime_task.storable import NotStorableError, storable_json
 
 logger = logging.getLogger(__name__)
 
 MAX_ARGUMENTS_BYTES = 256 * 1024
-NOT_JSON_SERIALISABLE = "The arguments are not JSON-serialisable: {error}"
-ARGUMENTS_TOO_LARGE = "The arguments take {size} bytes as JSON; the limit is {limit} bytes."
 ARGUMENTS_DO_NOT_FIT = "The arguments do not fit {task}{signature}: {error}"
 
 
@@ -64,14 +62,19 @@ def check_signature(task: LimeTask, args: list[Any], kwargs: Mapping[str, Any]) 
 
 
 def check_arguments(args: list[Any], kwargs: Mapping[str, Any]) -> None:
+    """The arguments must be JSON the run history can keep (:mod:`lime_task.storable`); a
+    refusal names the argument that cannot be kept."""
     try:
-        encoded = json.dumps([args, kwargs])
-    except (TypeError, ValueError) as error:
-        raise InvalidArgumentsError(NOT_JSON_SERIALISABLE.format(error=error)) from error
-    if len(encoded) > MAX_ARGUMENTS_BYTES:
-        raise InvalidArgumentsError(
-            ARGUMENTS_TOO_LARGE.format(size=len(encoded), limit=MAX_ARGUMENTS_BYTES)
-        )
+        storable_json([args, kwargs], where="The arguments", max_bytes=MAX_ARGUMENTS_BYTES)
+    except NotStorableError as error:
+        named = [(f"Argument {i + 1}", value) for i, value in enumerate(args)]
+        named += [(f"Argument {name!r}", value) for name, value in kwargs.items()]
+        for where, value in named:
+            try:
+                storable_json(value, where=where)
+            except NotStorableError as refusal:
+                raise InvalidArgumentsError(str(refusal)) from error
+        raise InvalidArgumentsError(str(error)) from error
 
 
 def prepare(

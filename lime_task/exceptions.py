@@ -14,6 +14,10 @@ class TaskFailure(Exception):  # noqa: N818 - the public name is fixed by the re
         return self.message
 
 
+class ResultNotStorableError(ValueError):
+    """The task returned a value the run history cannot keep; the message says what."""
+
+
 class NotFoundError(LookupError):
     """The task id (or application) is unknown to the application that asked."""
 

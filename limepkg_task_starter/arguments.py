@@ -17,11 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from lime_task.decorator import LimeTask
+from lime_task.storable import NotStorableError, storable_json
 
 NOT_JSON = "Not valid JSON: {error} (line {line}, column {column})."
 NOT_PLAIN_JSON = "Not valid JSON: {error}."
 NOT_A_NUMBER = "{value} is not a JSON number: use a finite number."
-LONE_SURROGATE = "The text contains a lone surrogate (\\ud800–\\udfff), which is not valid Unicode."
 WRONG_SHAPE = "The arguments must be a JSON object (by name) or an array (by position), not {kind}."
 TOO_MANY = "The task takes {expected} argument{s}; {given} were given."
 NOT_AN_ARGUMENT = "{name}: not an argument of this task."
@@ -106,7 +106,8 @@ def _model_for(task: LimeTask) -> type[BaseModel]:
         for p in parameters
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     }
-    config = ConfigDict(extra="allow" if takes_any_keyword else "forbid")
+    # Finite numbers only, also after converting text such as "inf" or "1e400".
+    config = ConfigDict(extra="allow" if takes_any_keyword else "forbid", allow_inf_nan=False)
     return create_model(f"{task.__name__}Arguments", __config__=config, **fields)
 
 
@@ -161,15 +162,20 @@ def _finite(text: str) -> float:
     return value
 
 
-def _refuse_unstorable(values: Any) -> None:
-    """Values JSON cannot carry to the database: NaN and infinities, lone surrogates. Checked on
-    the encoded form, one pass in C rather than a walk over the values."""
+def _refuse_unstorable(given: dict[str, Any]) -> None:
+    """Values the run history cannot keep (:mod:`lime_task.storable`), refused by argument."""
+    by_argument: dict[str, str] = {}
+    for name, value in given.items():
+        try:
+            storable_json(value, where=name)
+        except NotStorableError as error:
+            by_argument[name] = str(error)
+    if by_argument:
+        raise ArgumentsError(list(by_argument.values()), by_argument)
     try:
-        json.dumps(values, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ArgumentsError([LONE_SURROGATE]) from error
-    except ValueError as error:  # NaN or an infinity, decoded by a lenient parser
-        raise ArgumentsError([NOT_A_NUMBER.format(value="NaN or Infinity")]) from error
+        storable_json(list(given), where="An argument name")
+    except NotStorableError as error:
+        raise ArgumentsError([str(error)]) from error
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,8 @@ def check_arguments(task: LimeTask, values: Any) -> dict[str, Any]:
     checked against the task's signature and converted; raises :class:`ArgumentsError`."""
     if isinstance(values, TypedArguments):
         values = decode_arguments(values.text)
-    _refuse_unstorable(values)
     given = _by_name(task, values)
+    _refuse_unstorable(given)
     try:
         checked = _model_for(task).model_validate(given)
     except ValidationError as error:

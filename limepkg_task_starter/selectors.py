@@ -65,7 +65,14 @@ def application_config_get(*, name: str) -> dict[str, Any] | None:
     return None if config is None else dict(config)
 
 
+def _is_run_id(text: str) -> bool:
+    """An id the history could hold: PostgreSQL refuses U+0000 in a query's text."""
+    return "\x00" not in text
+
+
 def run_status_get(*, task_id: str, application_name: str) -> TaskStatus | None:
+    if not _is_run_id(task_id):
+        return None
     row = (
         TaskRun.objects.filter(id=task_id, application_id=application_name)
         .values_list("status", "result")
@@ -202,6 +209,8 @@ def history_runs(*, application: Application, task_name: str) -> list[TaskRun]:
 def run_for_user(*, user: Any, run_id: str) -> TaskRun | None:
     """A run of an application this person may use, or None: other applications' runs are
     indistinguishable from runs that do not exist."""
+    if not _is_run_id(run_id):
+        return None
     return (
         TaskRun.objects.filter(id=run_id, application__in=applications_for_user(user=user))
         .select_related("application", "started_by", "rerun_of", "cancelled_by")
@@ -327,7 +336,9 @@ def run_task_names(*, application: Application) -> list[str]:
 def runs_by_ids(*, application: Application, run_ids: list[str]) -> list[TaskRun]:
     """The given runs of this application, newest first; ids of others are left out."""
     return list(
-        TaskRun.objects.filter(application=application, id__in=run_ids)
+        TaskRun.objects.filter(
+            application=application, id__in=[i for i in run_ids if _is_run_id(i)]
+        )
         .select_related("application", "started_by")
         .order_by("-created_at")
     )

@@ -7,12 +7,12 @@ and every few seconds until the database answers; what is still unwritten at shu
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -20,21 +20,27 @@ from typing import Any
 from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 from celery import signals
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, connections
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+)
 from django.utils import timezone
 
 from lime_task import events, headers
 from lime_task.config import tasks_config
 from lime_task.decorator import SKIPPED, STAND_DOWN, LimeTask
-from lime_task.exceptions import TaskFailure
+from lime_task.exceptions import ResultNotStorableError, TaskFailure
 from lime_task.status import State
+from lime_task.storable import MAX_RESULT_BYTES, NotStorableError, storable_json, storable_text
 from limepkg_task_starter.services import maintenance, stats, worker
 
 logger = logging.getLogger(__name__)
 
-MAX_RESULT_BYTES = 64 * 1024
-RESULT_NOT_JSON = "The task returned a value that is not JSON-serialisable: {error}"
-RESULT_TOO_LARGE = "The task returned {size} bytes of JSON; the limit is {limit} bytes."
 WORKER_PROCESS_LOST = "The worker process running it was lost: {error}"
 HARD_TIME_LIMIT = "Ended by the hard time limit ({error})."
 SOFT_TIME_LIMIT = "Ended by the soft time limit."
@@ -42,39 +48,100 @@ SOFT_TIME_LIMIT = "Ended by the soft time limit."
 REPLAY_EVERY_SECONDS = 2.0
 STATS_ROLLUP_EVERY_SECONDS = 60.0
 
-_backlog: deque[Callable[[], None]] = deque(maxlen=10_000)
+# A value the database will not keep: writing it again cannot help.
+REFUSED = (DataError, IntegrityError, ValueError)
+# The database did not answer: everything waits, in order, and is written when it is back.
+UNAVAILABLE = (OperationalError, InterfaceError)
+# Any other database error is taken as this write's own trouble: its run's later writes wait
+# behind it, other runs' writes go on, and it is given up after this many tries.
+MAX_ATTEMPTS = 5
+NOT_STORED = "The run's outcome could not be stored as reported ({error}); recorded as FAILURE."
+
+
+@dataclass
+class _Write:
+    task_id: str
+    change: Callable[[], None]
+    # Written in its place when the database refuses ``change``; None: it is dropped.
+    instead: Callable[[str], None] | None = None
+    attempts: int = 0
+
+
+_backlog: deque[_Write] = deque(maxlen=10_000)
 _backlog_lock = threading.Lock()
 _replayer: threading.Thread | None = None
 # task id -> (wall clock, monotonic) when the run started in this process.
 _started: dict[str, tuple[float, float]] = {}
 
 
-def _write(change: Callable[[], None]) -> None:
+def _write(
+    task_id: str, change: Callable[[], None], instead: Callable[[str], None] | None = None
+) -> None:
     """Run a tracking write, first replaying any that failed while the database was away."""
     with _backlog_lock:
-        _backlog.append(change)
+        _backlog.append(_Write(task_id, change, instead))
         written = _replay()
     if not written:
         _start_replayer()
 
 
 def _replay() -> bool:
-    """Write what is waiting, oldest first; False when the database is still away."""
+    """Write what is waiting, oldest first; False while something is still waiting."""
+    waiting: deque[_Write] = deque()
+    held: set[str] = set()  # runs with a write waiting: their later writes wait behind it
+    while _backlog:
+        entry = _backlog.popleft()
+        if entry.task_id in held:
+            waiting.append(entry)
+            continue
+        try:
+            entry.change()
+        except REFUSED as error:
+            _write_instead(entry, error)
+        except UNAVAILABLE as error:
+            _backlog.appendleft(entry)
+            _backlog.extendleft(reversed(waiting))
+            logger.warning("Run history write deferred (%d waiting): %s", len(_backlog), error)
+            _close_broken_connections()
+            return False
+        except DatabaseError as error:
+            entry.attempts += 1
+            if entry.attempts >= MAX_ATTEMPTS:
+                logger.error(
+                    "Run %s: history write given up after %d tries: %s",
+                    entry.task_id,
+                    entry.attempts,
+                    error,
+                )
+                continue
+            logger.warning("Run %s: history write deferred: %s", entry.task_id, error)
+            held.add(entry.task_id)
+            waiting.append(entry)
+            _close_broken_connections()
+    _backlog.extend(waiting)
+    return not _backlog
+
+
+def _write_instead(entry: _Write, error: Exception) -> None:
+    """A refused write is a verdict on the value, not an outage: write what can be kept."""
+    problem = storable_text(str(error).strip())
+    if entry.instead is None:
+        logger.error(
+            "Run %s: history write refused by the database; dropped: %s", entry.task_id, problem
+        )
+        return
+    logger.error("Run %s: history write refused by the database: %s", entry.task_id, problem)
     try:
-        while _backlog:
-            try:
-                _backlog[0]()
-            except IntegrityError:
-                logger.exception("Run history write refused by the database; dropped")
-            _backlog.popleft()
-    except DatabaseError as error:
-        logger.warning("Run history write deferred (%d waiting): %s", len(_backlog), error)
-        for conn in connections.all(initialized_only=True):
-            conn.close_if_unusable_or_obsolete()
-            if conn.connection is not None and not conn.is_usable():
-                conn.close()
-        return False
-    return True
+        entry.instead(problem)
+    except REFUSED:
+        logger.exception("Run %s: the FAILURE written instead was refused too", entry.task_id)
+
+
+def _close_broken_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()
 
 
 def _start_replayer() -> None:
@@ -126,7 +193,7 @@ def on_task_prerun(
     _started[task_id] = (time.time(), time.monotonic())
     at = timezone.now()
     proceed: list[bool] = []
-    _write(lambda: proceed.append(worker.run_mark_started(started=started, at=at)))
+    _write(task_id, lambda: proceed.append(worker.run_mark_started(started=started, at=at)))
     if proceed == [False]:
         # Cancelled while it waited in the queue: the task's function is not called.
         setattr(request, STAND_DOWN, True)
@@ -203,12 +270,11 @@ def _report(
 
 
 def _json_result(result: Any) -> tuple[Any, str]:
+    """A TaskFailure's message as the history keeps it (it is the result), or why it cannot."""
     try:
-        encoded = json.dumps(result)
-    except (TypeError, ValueError) as error:
-        return None, RESULT_NOT_JSON.format(error=error)
-    if len(encoded) > MAX_RESULT_BYTES:
-        return None, RESULT_TOO_LARGE.format(size=len(encoded), limit=MAX_RESULT_BYTES)
+        storable_json(result, where="The failure message", max_bytes=MAX_RESULT_BYTES)
+    except NotStorableError as error:
+        return None, str(error)
     return result, ""
 
 
@@ -220,25 +286,32 @@ def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
         _started.pop(sender.request.id, None)
         return  # the record already says it was cancelled
     if getattr(sender.request, SKIPPED, False):
-        _write(partial(worker.run_mark_skipped, task_id=sender.request.id, at=timezone.now()))
+        task_id = sender.request.id
+        _write(task_id, partial(worker.run_mark_skipped, task_id=task_id, at=timezone.now()))
         return
-    value, problem = _json_result(result)
-    finish = partial(
-        worker.run_mark_finished,
-        task_id=sender.request.id,
-        at=timezone.now(),
-        worker=sender.request.hostname or "",
+    # LimeTask has checked that the history can keep the result (lime_task.storable).
+    task_id = sender.request.id
+    _finish(task_id, State.SUCCESS, worker=sender.request.hostname or "", result=result)
+    _report(sender, task_id, State.SUCCESS, result, None)
+
+
+def _finish(task_id: str, status: State, **report: Any) -> None:
+    """Write how the run ended; if the database refuses what was reported, a FAILURE that
+    says so, with the same times and worker."""
+    at = timezone.now()
+    _write(
+        task_id,
+        partial(worker.run_mark_finished, task_id=task_id, status=status, at=at, **report),
+        instead=lambda problem: worker.run_mark_finished(
+            task_id=task_id,
+            status=State.FAILURE,
+            at=at,
+            worker=report.get("worker", ""),
+            error_type=report.get("error_type", ""),
+            error_message=report.get("error_message", ""),
+            reason=NOT_STORED.format(error=problem),
+        ),
     )
-    if problem:
-        _write(
-            partial(
-                finish, status=State.FAILURE, error_type="ResultNotSerialisable", reason=problem
-            )
-        )
-        _report(sender, sender.request.id, State.FAILURE, None, None, problem)
-    else:
-        _write(partial(finish, status=State.SUCCESS, result=value))
-        _report(sender, sender.request.id, State.SUCCESS, value, None)
 
 
 MAX_ERROR_MESSAGE = 2000
@@ -247,13 +320,15 @@ MAX_ERROR_MESSAGE = 2000
 def _error_message(exception: BaseException) -> str:
     """What the exception says, for everyone who may see the run (the traceback is apart)."""
     message = exception.message if isinstance(exception, TaskFailure) else str(exception)
-    message = str(message) if message is not None else ""
+    message = storable_text(str(message) if message is not None else "")
     if len(message) > MAX_ERROR_MESSAGE:
         return message[: MAX_ERROR_MESSAGE - 1] + "…"
     return message
 
 
 def _failure_reason(exception: BaseException) -> str:
+    if isinstance(exception, ResultNotStorableError):
+        return str(exception)
     if isinstance(exception, WorkerLostError):
         return WORKER_PROCESS_LOST.format(error=exception)
     if isinstance(exception, TimeLimitExceeded):
@@ -274,22 +349,21 @@ def on_task_failure(
     if not _is_tracked(sender) or exception is None:
         return
     error_class = type(exception)
-    # TaskFailure's message is the run's result; any other error leaves no result.
-    result = exception.message if isinstance(exception, TaskFailure) else None
     reason = _failure_reason(exception)
-    _write(
-        partial(
-            worker.run_mark_finished,
-            task_id=task_id,
-            status=State.FAILURE,
-            at=timezone.now(),
-            result=result,
-            error_type=f"{error_class.__module__}.{error_class.__qualname__}",
-            error_message=_error_message(exception),
-            traceback=str(getattr(einfo, "traceback", "") or ""),
-            reason=reason,
-            worker=sender.request.hostname or "",
-        )
+    # TaskFailure's message is the run's result; any other error leaves no result.
+    result = None
+    if isinstance(exception, TaskFailure):
+        result, problem = _json_result(exception.message)
+        reason = reason or problem
+    _finish(
+        task_id,
+        State.FAILURE,
+        result=result,
+        error_type=f"{error_class.__module__}.{error_class.__qualname__}"[:255],
+        error_message=_error_message(exception),
+        traceback=storable_text(str(getattr(einfo, "traceback", "") or "")),
+        reason=reason,
+        worker=sender.request.hostname or "",
     )
     _report(sender, task_id, State.FAILURE, result, exception, reason)
 
@@ -305,23 +379,14 @@ def on_task_revoked(
         if expired
         else ("Terminated." if terminated else "Revoked before it ran.")
     )
-    _write(
-        partial(
-            worker.run_mark_finished,
-            task_id=request.id,
-            status=State.REVOKED,
-            at=timezone.now(),
-            reason=reason,
-            worker=getattr(request, "hostname", "") or "",
-        )
-    )
+    _finish(request.id, State.REVOKED, reason=reason, worker=getattr(request, "hostname", "") or "")
 
 
 @signals.worker_process_shutdown.connect
 def on_worker_process_shutdown(**_: Any) -> None:
     if not _backlog:
         return
-    _write(lambda: None)
+    _write("", lambda: None)
     if len(_backlog) > 1:
         logger.error(
             "Run history lost %d writes: the database stayed unavailable", len(_backlog) - 1

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from lime_task.status import Origin, State
+from lime_task.storable import storable_text
 from limepkg_task_starter import selectors
 from limepkg_task_starter.models import TaskRun
 from limepkg_task_starter.services.run_rows import (
@@ -188,7 +189,22 @@ def run_mark_skipped(*, task_id: str, at: datetime) -> None:
     run_update(task_id, changes, announce=True)
 
 
+def _count(value: Any) -> int:
+    try:
+        return min(max(int(value), 0), MAX_PROGRESS)
+    except (TypeError, ValueError, OverflowError):  # NaN, an infinity, not a number
+        return 0
+
+
+# The largest count the progress columns keep on every database (a 32-bit signed integer).
+MAX_PROGRESS = 2**31 - 1
+
+
 def run_set_progress(*, task_id: str, done: int, total: int, message: str = "") -> None:
+    """Record how far a run has come; counts are clamped and the message made storable, so a
+    task's progress report never fails the task."""
     TaskRun.objects.filter(id=task_id).update(
-        progress_done=max(done, 0), progress_total=max(total, 0), progress_message=message[:255]
+        progress_done=_count(done),
+        progress_total=_count(total),
+        progress_message=storable_text(str(message))[:255],
     )

@@ -63,7 +63,7 @@ def test_unknown_or_internal_task_is_refused_at_the_call(
     ("args", "message"),
     [
         ((object(), 1), "not JSON-serialisable"),
-        (("x" * MAX_ARGUMENTS_BYTES, 1), "the limit is"),
+        (("x" * MAX_ARGUMENTS_BYTES, 1), "over the limit"),
         ((1,), "missing a required argument: 'numberx'"),
         ((1, 2, 3), "too many positional arguments"),
     ],

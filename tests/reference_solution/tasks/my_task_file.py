@@ -1,4 +1,5 @@
 # Tasks as the Task starter reference writes them.
+import functools
 import logging
 import time
 
@@ -99,3 +100,34 @@ def late_ack_sleeper(app, seconds: float, path: str):
 @task
 def weekly_report(app, title, options, flag, number, nothing):
     return f"{title} {options} {flag} {number} {nothing}"
+
+
+# Values Python accepts and a database cannot keep, made inside the task (its arguments could
+# not carry them): each names one in BAD_VALUES.
+BAD_VALUES = {
+    "nul": "a\x00b",
+    "infinity": {"x": float("inf")},
+    "nan": [float("nan")],
+    "surrogate": "\ud800",
+    "huge_integer": 10**5000,
+    "deep": functools.reduce(lambda inner, _: [inner], range(200), []),
+    "oversize": "x" * (65 * 1024),
+}
+
+
+@task
+def returns_bad_value(app, kind: str):
+    return BAD_VALUES[kind]
+
+
+@task
+def fails_with_bad_message(app, kind: str):
+    raise TaskFailure(BAD_VALUES[kind])
+
+
+@task
+def reports_bad_progress(app, kind: str):
+    value = BAD_VALUES[kind]
+    report_progress(1, 2, value if isinstance(value, str) else repr(value)[:100])
+    report_progress(float("inf"), 10**30, "\x00 half")
+    return "reported"
