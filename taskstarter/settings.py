@@ -241,14 +241,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # applies to acks_late tasks only
 # Redis hands an unacknowledged (acks_late) message to another worker only after the visibility
 # timeout; keep it longer than your longest acks_late task. BROKER_TRANSPORT_OPTIONS (JSON) adds
 # or overrides kombu transport options.
+# A broker that accepts connections and then never answers (a hung server, a half-open link)
+# must not hang a start or a page: connecting, and waiting for any one reply, give up after this
+# many seconds, on Redis (redis-py's socket timeouts, broker and result backend) and on
+# RabbitMQ (the AMQP connect and handshake). The send is then recorded as not sent.
+BROKER_NETWORK_TIMEOUT = float(os.environ.get("BROKER_NETWORK_TIMEOUT", "3"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
     # RabbitMQ: a send returns only once the broker has the message (publisher confirms).
     "confirm_publish": True,
+    "socket_timeout": BROKER_NETWORK_TIMEOUT,
+    "socket_connect_timeout": BROKER_NETWORK_TIMEOUT,
     **json.loads(os.environ.get("BROKER_TRANSPORT_OPTIONS", "{}")),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_NETWORK_TIMEOUT
+CELERY_REDIS_SOCKET_TIMEOUT = BROKER_NETWORK_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_NETWORK_TIMEOUT
 # A broker that is down should fail a send within about a second, not hang the request.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
