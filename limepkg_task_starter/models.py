@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django_celery_beat.models import PeriodicTask
 
 from lime_task.config import (
     ApplicationConfig,
@@ -381,6 +385,15 @@ class ScheduleDeclaration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application_id}: {self.key}"
+
+
+@receiver(post_delete, sender=ScheduleDeclaration)
+def _periodic_task_follows_its_declaration(instance: ScheduleDeclaration, **_: Any) -> None:
+    """A declared schedule's periodic task goes with it, in the same transaction, however the
+    declaration goes (its application deleted in the admin, in bulk or from code): left behind,
+    beat would fire it for an application that no longer exists, and its name would block the
+    schedule of a new application of the same name."""
+    PeriodicTask.objects.filter(id=instance.periodic_task_id).delete()
 
 
 class SchedulerLock(models.Model):

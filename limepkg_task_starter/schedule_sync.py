@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -27,6 +28,7 @@ UNKNOWN_USER = (
 )
 UNKNOWN_TASK = "Scheduled task {task} (from {package}) is not a registered @task: not scheduled."
 REMOVED = "Removed from code on {date}: disabled by the schedule sync."
+NOT_SYNCED = "Schedules of application {application} not synced: {error}"
 DESCRIPTION = "Declared in code by {package}. Cron, timezone and enabled may be changed here."
 
 
@@ -70,6 +72,114 @@ def _crontab(declared: dict[str, str]) -> CrontabSchedule:
     return found or CrontabSchedule.objects.create(**declared)
 
 
+def _adopt_or_create(name: str, wanted: dict[str, str], code_owned: dict[str, Any]) -> Any:
+    """The periodic task for a new declaration. One of that name that no declaration holds (left
+    by an application deleted before its schedules followed it) is taken over, not duplicated:
+    beat refuses a second row of the same name."""
+    periodic = PeriodicTask.objects.filter(name=name, declaration__isnull=True).first()
+    if periodic is None:
+        return PeriodicTask.objects.create(
+            name=name, crontab=_crontab(wanted), enabled=True, **code_owned
+        )
+    for field_name, value in code_owned.items():
+        setattr(periodic, field_name, value)
+    periodic.crontab, periodic.enabled = _crontab(wanted), True
+    periodic.interval = periodic.solar = periodic.clocked = None
+    periodic.save()
+    return periodic
+
+
+def _sync_application(
+    application: Application,
+    keyed: list[tuple[str, str, ScheduledTask]],
+    users: set[str],
+    config: Any,
+    report: SyncReport,
+) -> None:
+    existing = {
+        d.key: d
+        for d in ScheduleDeclaration.objects.filter(application=application).select_related(
+            "periodic_task__crontab"
+        )
+    }
+    zone = application_timezone(application)
+    seen = set()
+    for key, package, scheduled in keyed:
+        if not scheduled.task_name:
+            report.errors.append(UNKNOWN_TASK.format(task=scheduled.task, package=package))
+            continue
+        if scheduled.session.user_name not in users:
+            report.errors.append(
+                UNKNOWN_USER.format(
+                    task=scheduled.task_name,
+                    application=application.name,
+                    user=scheduled.session.user_name,
+                )
+            )
+            continue
+        seen.add(key)
+        wanted = {**scheduled.schedule.expression, "timezone": zone}
+        route = route_task(
+            config, scheduled.task_name, task_qos=getattr(scheduled.task, "qos", None)
+        )
+        code_owned: dict[str, Any] = {
+            "task": scheduled.task_name,
+            "args": json.dumps(list(scheduled.args)),
+            "headers": json.dumps(
+                {
+                    headers.APPLICATION: application.name,
+                    headers.USER: scheduled.session.user_name,
+                    headers.LANGUAGE: scheduled.session.language,
+                    headers.QUEUE_NAME: route.queue,
+                }
+            ),
+            "queue": route.queue,
+            "description": DESCRIPTION.format(package=package),
+        }
+        declaration = existing.get(key)
+        if declaration is None:
+            periodic = _adopt_or_create(f"{application.name}: {key}", wanted, code_owned)
+            ScheduleDeclaration.objects.create(
+                application=application,
+                key=key,
+                task_name=scheduled.task_name,
+                package=package,
+                periodic_task=periodic,
+                declared=wanted,
+            )
+            report.created += 1
+            continue
+        periodic = declaration.periodic_task
+        changed = [name for name, value in code_owned.items() if getattr(periodic, name) != value]
+        for name in changed:
+            setattr(periodic, name, code_owned[name])
+        admin_kept = _crontab_fields(periodic.crontab) != declaration.declared
+        if wanted != declaration.declared and not admin_kept:
+            periodic.crontab = _crontab(wanted)
+            changed.append("crontab")
+        returned = declaration.removed_at is not None
+        if returned:  # declared again after it was removed from code
+            periodic.enabled = True
+            declaration.removed_at = None
+            changed.append("enabled")
+        if changed:
+            periodic.save()
+            report.updated += 1
+        if returned or declaration.declared != wanted or declaration.package != package:
+            declaration.declared, declaration.package = wanted, package
+            declaration.save(update_fields=["declared", "package", "removed_at"])
+    for key, declaration in existing.items():
+        if key in seen or declaration.removed_at is not None:
+            continue
+        periodic = declaration.periodic_task
+        periodic.enabled = False
+        periodic.description = REMOVED.format(date=timezone.now().date().isoformat())
+        periodic.save()
+        declaration.removed_at = timezone.now()
+        declaration.save(update_fields=["removed_at"])
+        report.removed += 1
+
+
 @transaction.atomic
 def schedule_sync(*, declared: list[tuple[str, ScheduledTask]]) -> SyncReport:
     """Make django-celery-beat hold every declared schedule for every application.
@@ -87,94 +197,19 @@ def schedule_sync(*, declared: list[tuple[str, ScheduledTask]]) -> SyncReport:
     )
     keyed = _keyed(declared)
     for application in Application.objects.all():
-        existing = {
-            d.key: d
-            for d in ScheduleDeclaration.objects.filter(application=application).select_related(
-                "periodic_task__crontab"
-            )
-        }
-        zone = application_timezone(application)
-        seen = set()
-        for key, package, scheduled in keyed:
-            if not scheduled.task_name:
-                report.errors.append(UNKNOWN_TASK.format(task=scheduled.task, package=package))
-                continue
-            if scheduled.session.user_name not in users:
-                report.errors.append(
-                    UNKNOWN_USER.format(
-                        task=scheduled.task_name,
-                        application=application.name,
-                        user=scheduled.session.user_name,
-                    )
-                )
-                continue
-            seen.add(key)
-            wanted = {**scheduled.schedule.expression, "timezone": zone}
-            route = route_task(
-                config, scheduled.task_name, task_qos=getattr(scheduled.task, "qos", None)
-            )
-            code_owned: dict[str, Any] = {
-                "task": scheduled.task_name,
-                "args": json.dumps(list(scheduled.args)),
-                "headers": json.dumps(
-                    {
-                        headers.APPLICATION: application.name,
-                        headers.USER: scheduled.session.user_name,
-                        headers.LANGUAGE: scheduled.session.language,
-                        headers.QUEUE_NAME: route.queue,
-                    }
-                ),
-                "queue": route.queue,
-                "description": DESCRIPTION.format(package=package),
-            }
-            declaration = existing.get(key)
-            if declaration is None:
-                periodic = PeriodicTask.objects.create(
-                    name=f"{application.name}: {key}",
-                    crontab=_crontab(wanted),
-                    enabled=True,
-                    **code_owned,
-                )
-                ScheduleDeclaration.objects.create(
-                    application=application,
-                    key=key,
-                    task_name=scheduled.task_name,
-                    package=package,
-                    periodic_task=periodic,
-                    declared=wanted,
-                )
-                report.created += 1
-                continue
-            periodic = declaration.periodic_task
-            changed = [
-                name for name, value in code_owned.items() if getattr(periodic, name) != value
-            ]
-            for name in changed:
-                setattr(periodic, name, code_owned[name])
-            admin_kept = _crontab_fields(periodic.crontab) != declaration.declared
-            if wanted != declaration.declared and not admin_kept:
-                periodic.crontab = _crontab(wanted)
-                changed.append("crontab")
-            if declaration.removed_at is not None:
-                periodic.enabled = True
-                declaration.removed_at = None
-                changed.append("enabled")
-            if changed:
-                periodic.save()
-                report.updated += 1
-            if declaration.declared != wanted or declaration.package != package:
-                declaration.declared, declaration.package = wanted, package
-                declaration.save(update_fields=["declared", "package", "removed_at"])
-        for key, declaration in existing.items():
-            if key in seen or declaration.removed_at is not None:
-                continue
-            periodic = declaration.periodic_task
-            periodic.enabled = False
-            periodic.description = REMOVED.format(date=timezone.now().date().isoformat())
-            periodic.save()
-            declaration.removed_at = timezone.now()
-            declaration.save(update_fields=["removed_at"])
-            report.removed += 1
+        # One application's trouble (a row beat refuses, a name taken) is logged and reported;
+        # the others' schedules are still synced, and the scheduler keeps running.
+        counted = SyncReport()
+        try:
+            with transaction.atomic():
+                _sync_application(application, keyed, users, config, counted)
+        except (DatabaseError, ValidationError) as refused:
+            counted = SyncReport(errors=counted.errors)
+            counted.errors.append(NOT_SYNCED.format(application=application.name, error=refused))
+        report.created += counted.created
+        report.updated += counted.updated
+        report.removed += counted.removed
+        report.errors += counted.errors
     for error in report.errors:
         logger.error(error)
     return report

@@ -286,3 +286,83 @@ def test_a_bad_cron_field_is_named_in_the_admin_form(admin_client) -> None:
     assert response.status_code == 200
     assert "minute" in str(response.context["adminform"].form.errors)
     assert not CrontabSchedule.objects.exists()
+
+
+# --- Schedules follow their application ---------------------------------------------------
+
+WEEKLY = "demo: tests.reference_solution.tasks.my_task_file.weekly_report"
+
+
+def test_deleting_an_application_deletes_its_declared_periodic_tasks(applications) -> None:
+    sync(reference_declaration())
+    applications[0].delete()
+
+    assert list(PeriodicTask.objects.values_list("name", flat=True)) == [
+        "other: tests.reference_solution.tasks.my_task_file.weekly_report"
+    ]
+
+
+def test_deleting_applications_in_bulk_deletes_their_periodic_tasks(applications) -> None:
+    sync(reference_declaration())
+    Application.objects.all().delete()
+
+    assert not PeriodicTask.objects.exists()
+
+
+def test_a_recreated_application_gets_its_schedules_again(applications) -> None:
+    sync(reference_declaration())
+    applications[0].delete()
+    Application.objects.create(name="demo", config={})
+
+    report = sync(reference_declaration())
+
+    assert (report.created, report.errors) == (1, [])
+    assert PeriodicTask.objects.get(name=WEEKLY).declaration.application_id == "demo"
+
+
+def test_an_orphan_of_the_same_name_is_adopted_not_duplicated(applications) -> None:
+    """Left by an application deleted before schedules followed it: enabled, firing nowhere."""
+    orphan = PeriodicTask.objects.create(
+        name=WEEKLY,
+        task="tests.reference_solution.tasks.my_task_file.weekly_report",
+        crontab=CrontabSchedule.objects.create(minute="0", hour="1"),
+        args="[]",
+    )
+
+    report = sync(reference_declaration())
+
+    assert (report.created, report.errors) == (2, [])
+    orphan.refresh_from_db()
+    assert orphan.declaration.application_id == "demo"
+    assert json.loads(orphan.args) == ["arg1", {"test": "test"}, True, 1337, None]
+    assert (orphan.crontab.minute, orphan.crontab.hour) == ("30", "7")
+
+
+def test_one_applications_failure_is_reported_and_the_others_are_synced(applications) -> None:
+    """A name held by another application's declaration (beat refuses a second row of it)."""
+    taken = PeriodicTask.objects.create(
+        name=WEEKLY, task="x", crontab=CrontabSchedule.objects.create(minute="0", hour="1")
+    )
+    ScheduleDeclaration.objects.create(
+        application=applications[1], key="taken", task_name="x", package="p", periodic_task=taken
+    )
+
+    report = sync(reference_declaration())
+
+    assert report.created == 1
+    assert len(report.errors) == 1 and report.errors[0].startswith(
+        "Schedules of application demo not synced:"
+    )
+    assert ScheduleDeclaration.objects.filter(application__name="other").count() == 2
+
+
+def test_a_schedule_declared_again_is_synced_once_and_then_left_alone(applications) -> None:
+    sync(reference_declaration())
+    assert sync([]).removed == 2
+
+    back = sync(reference_declaration())
+    again = sync(reference_declaration())
+
+    assert back.updated == 2
+    assert (again.created, again.updated, again.removed) == (0, 0, 0)
+    assert not ScheduleDeclaration.objects.filter(removed_at__isnull=False).exists()
