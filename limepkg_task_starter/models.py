@@ -30,6 +30,14 @@ RUN_FINISHED_CHANNEL = "lime_task_run_finished"
 RESERVED_APPLICATION_NAMES = frozenset({"runs", "workers", "schedules"})
 
 
+# A slug, as in the pages' addresses (<slug:app_name>).
+APPLICATION_NAME_PATTERN = r"^[-a-zA-Z0-9_]+\Z"
+APPLICATION_NAME_REFUSED = (
+    "An application name is letters, digits, hyphens and underscores, and not the name of a "
+    "Task starter page."
+)
+
+
 def validate_application_name(name: str) -> None:
     if name in RESERVED_APPLICATION_NAMES:
         raise ValidationError(f"“{name}” is the name of a Task starter page; choose another.")
@@ -71,6 +79,16 @@ class Application(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "application"
+        constraints = [
+            # The name is in every page's address: a row made by code or a data import, past
+            # the form, must still be a slug, or the Task starter index fails for everyone.
+            models.CheckConstraint(
+                condition=Q(name__regex=APPLICATION_NAME_PATTERN)
+                & ~Q(name__in=sorted(RESERVED_APPLICATION_NAMES)),
+                name="application_name_is_a_free_slug",
+                violation_error_message=APPLICATION_NAME_REFUSED,
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -7,7 +7,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -28,7 +28,7 @@ from lime_task.config import tasks_config
 from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task, registered_tasks
 from lime_task.routing import all_queue_names
-from lime_task.status import Origin
+from lime_task.status import Origin, State
 from limepkg_task_starter import monitoring, selectors
 from limepkg_task_starter.arguments import (
     FIELD_PREFIX,
@@ -52,6 +52,7 @@ CANCELLED = "Cancelled {task}."
 RETRIED = "Started {count} run{plural} again."
 RETRY_REFUSED = "{task} ({run}) was not started again: {reason}"
 NOTHING_SELECTED = "Select the runs to retry first."
+NOT_FAILED = "only failed runs are retried, and it is {status}."
 MAX_RETRY = 100
 TOO_MANY_SELECTED = f"Retry at most {MAX_RETRY} runs at a time."
 
@@ -597,9 +598,23 @@ def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpR
     if len(ids) > MAX_RETRY:
         messages.error(request, TOO_MANY_SELECTED)
         return HttpResponseRedirect(back)
-    runs = selectors.runs_by_ids(application=application, run_ids=ids)
-    if not runs:
+    selected = selectors.runs_by_ids(application=application, run_ids=ids)
+    if not selected:
         raise Http404("No such runs")
+    # Only a failed run is retried: one that succeeded, waits or runs would run twice.
+    runs = [run for run in selected if run.status == State.FAILURE]
+    for run in selected:
+        if run.status != State.FAILURE:
+            messages.error(
+                request,
+                RETRY_REFUSED.format(
+                    task=run.task_name.rsplit(".", 1)[-1],
+                    run=run.id,
+                    reason=NOT_FAILED.format(status=run.get_status_display()),
+                ),
+            )
+    if not runs:
+        return HttpResponseRedirect(back)
     if request.POST.get("confirm") != "yes":
         count = len(runs)
         return _confirm(
@@ -663,11 +678,15 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
 
 
 def _before(value: str) -> datetime | None:
-    """Where an older page starts; a value that is not a time starts at the newest."""
+    """Where an older page starts; a value that is not a time the database can hold (in UTC,
+    between the years 1 and 9999) starts at the newest."""
     try:
-        return parse_datetime(value) if value else None
-    except ValueError:
+        moment = parse_datetime(value) if value else None
+        if moment is not None and moment.tzinfo is not None:
+            moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
+    return moment
 
 
 @require_GET

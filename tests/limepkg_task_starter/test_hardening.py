@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.test import Client
 
 import lime_task
@@ -150,3 +151,11 @@ def test_json_in_the_page_is_kept_when_refused(starter: Client) -> None:
     response = starter.post(TASK_PAGE, {"arguments": text, "run_as": "self"})
     assert response.status_code == 400
     assert "steps: Input should be a valid integer" in response.content.decode()
+
+
+@pytest.mark.parametrize("name", ["bad name", "a/b", "runs", "workers", "é", "x\n"])
+def test_the_database_refuses_an_application_name_that_is_no_free_slug(db: None, name: str) -> None:
+    """Made by code or a data import, past the form: it would break every page's address."""
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Application.objects.create(name=name, config={})
+    Application.objects.create(name="fine-name_2", config={})

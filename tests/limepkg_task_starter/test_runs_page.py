@@ -233,3 +233,34 @@ def test_next_never_leaves_the_site(viewer: Client, pages_application: Applicati
     )
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/task-starter/demo/tasks/")
+
+
+@pytest.mark.parametrize("status", ["SUCCESS", "PENDING", "STARTED", "REVOKED"])
+def test_retry_starts_only_failed_runs_and_names_the_others(
+    viewer: Client, pages_application: Application, status: str
+) -> None:
+    failed = add_run(pages_application, status="FAILURE", arguments={"number": 1, "numberx": 1})
+    other = add_run(pages_application, status=status, arguments={"number": 2, "numberx": 1})
+
+    done = viewer.post(
+        f"{PAGE}retry/", {"run": [failed.id, other.id], "confirm": "yes"}, follow=True
+    )
+
+    assert TaskRun.objects.filter(rerun_of=failed).count() == 1
+    assert not TaskRun.objects.filter(rerun_of=other).exists()
+    assert f"({other.id}) was not started again: only failed runs are retried" in (
+        done.content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:01+01:00", "2026-13-45T99:00", "x\x00"],
+)
+def test_a_cursor_the_database_cannot_hold_starts_at_the_newest(
+    viewer: Client, pages_application: Application, before: str
+) -> None:
+    run = add_run(pages_application)
+    response = viewer.get(PAGE, {"before": before})
+    assert response.status_code == 200
+    assert shown(response) == [run.id]
