@@ -46,3 +46,23 @@ def test_check_deploy_catches_a_production_without_https() -> None:
     checked = check_deploy(environment)
     assert checked.returncode != 0
     assert "SESSION_COOKIE_SECURE" in checked.stdout + checked.stderr
+
+
+def test_check_deploy_fails_with_the_placeholder_secret_key() -> None:
+    environment = documented_environment()
+    environment["DJANGO_SECRET_KEY"] = dict(
+        line.partition("=")[::2]
+        for line in PRODUCTION_ENV.read_text().splitlines()
+        if line.startswith("DJANGO_SECRET_KEY=")
+    )["DJANGO_SECRET_KEY"]
+    checked = check_deploy(environment)
+    assert checked.returncode != 0
+    assert "taskstarter.E001" in checked.stdout + checked.stderr
+
+
+def test_check_deploy_fails_with_a_short_secret_key() -> None:
+    environment = documented_environment()
+    environment["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(20)
+    checked = check_deploy(environment)
+    assert checked.returncode != 0
+    assert "taskstarter.E002" in checked.stdout + checked.stderr
