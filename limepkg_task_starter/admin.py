@@ -11,7 +11,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django_celery_beat.admin import CrontabScheduleAdmin as StockCrontabScheduleAdmin
@@ -36,7 +37,8 @@ from limepkg_task_starter.services.schedules import schedule_change_audit, sched
 from limepkg_task_starter.services.tokens import api_token_create
 
 CONFIG_NOT_A_MAPPING = "The configuration must be a JSON object."
-TOKEN_SHOWN_ONCE = "The token is {key} — copy it now: it is not stored and cannot be shown again."
+# Where save_model leaves a new token's key for response_add, on the unsaved-to-disk instance.
+NEW_KEY = "_plaintext_key"
 NOT_DECLARED = "{name} is not declared in code by an application: it is not run from here."
 RAN_NOW = "Started {task} as {user}."
 REFUSED = "{name}: {why}"
@@ -245,7 +247,29 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
             token.key_hash,
             token.created_at,
         )
-        self.message_user(request, TOKEN_SHOWN_ONCE.format(key=key))
+        setattr(obj, NEW_KEY, key)
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """The new key, on the page that answers its creation, never in a message: messages
+        travel in a cookie on the redirect that would follow."""
+        key = getattr(obj, NEW_KEY, None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(
+            request,
+            "admin/limepkg_task_starter/apitoken/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "API token created",
+                "opts": self.opts,
+                "token": obj,
+                "key": key,
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 # --- django-celery-beat's schedules, under the same rules ---------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from typing import Any
 
 import pytest
@@ -129,7 +130,7 @@ def test_a_staff_member_makes_api_tokens_only_for_themselves(
     response = client.post(
         f"{ADMIN}/limepkg_task_starter/apitoken/add/", {"name": "ci", "user": admin_user.pk}
     )
-    assert response.status_code == 302
+    assert response.status_code == 200
     token = ApiToken.objects.get()
     assert token.user.username == "tokens"
     assert (
@@ -235,3 +236,19 @@ def test_the_run_and_audit_lists_link_to_view_info(
     link = f'<a href="/admin/task-starter/runs/{a_run.id}/">View info</a>'
     assert link in client.get(f"{ADMIN}/limepkg_task_starter/taskrun/").content.decode()
     assert link in client.get(f"{ADMIN}/limepkg_task_starter/auditentry/").content.decode()
+
+
+def test_a_new_token_is_shown_once_on_its_page_and_never_in_a_cookie(
+    pages_application: Application,
+) -> None:
+    client = administrator("tokens", pages_application)
+    response = client.post(f"{ADMIN}/limepkg_task_starter/apitoken/add/", {"name": "ci"})
+
+    key = response.context["key"]
+    assert ApiToken.objects.get().key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert key in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert all(key not in morsel.value for morsel in response.cookies.values())
+    assert key not in client.get(f"{ADMIN}/limepkg_task_starter/apitoken/").content.decode()
+    api = Client(headers={"Authorization": f"Bearer {key}"})
+    assert api.get("/api/v1/applications/demo/runs/none").status_code != 401
