@@ -18,6 +18,7 @@ from limepkg_task_starter.permissions import VIEW_RUNS
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
 from limepkg_task_starter.services import starting
 from limepkg_task_starter.services.tokens import api_token_hash
+from limepkg_task_starter.throttling import ThrottledError, api_token_refused
 
 ARGUMENTS_DO_NOT_FIT = "The arguments do not fit the task."
 MAY_NOT_VIEW_RUNS = "You may not view runs."
@@ -57,6 +58,7 @@ class BearerToken(HttpBearer):
             ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(token)).first()
         )
         if found is None or not (found.user.is_active and found.user.is_staff):
+            api_token_refused(request)
             return None
         request.user = found.user
         return found.user
@@ -97,6 +99,13 @@ def _invalid_request(request: HttpRequest, error: ValidationError) -> HttpRespon
     )
 
 
+@api.exception_handler(ThrottledError)
+def _throttled(request: HttpRequest, error: ThrottledError) -> HttpResponse:
+    response = api.create_response(request, {"detail": str(error)}, status=429)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
 @api.exception_handler(AuthenticationError)
 def _unauthorised(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
     return api.create_response(request, {"detail": UNAUTHORISED, "errors": []}, status=401)
@@ -134,7 +143,7 @@ class Problem(Schema):
 
 
 # What every operation may answer besides its own: not authenticated, not what the API takes.
-COMMON_RESPONSES: dict[int, type[Schema]] = {401: Problem, 422: Problem}
+COMMON_RESPONSES: dict[int, type[Schema]] = {401: Problem, 422: Problem, 429: Problem}
 
 
 def _application(request: ApiRequest, app_name: str) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -89,6 +90,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "limepkg_task_starter",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -102,7 +104,26 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Throttling of failed sign-ins (django-axes) -------------------------------------------------
+# After LOGIN_FAILURE_LIMIT failed admin logins for one user name from one address, or wrong
+# API bearer tokens from one address, that client is answered 429 with Retry-After for
+# LOGIN_COOLOFF_SECONDS (counted in the database, so every web process agrees). A valid token
+# keeps working. Behind a proxy, set DJANGO_PROXY_COUNT to the number of proxies in front, so
+# the client's address is read from X-Forwarded-For (django-ipware).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(seconds=int(os.environ.get("LOGIN_COOLOFF_SECONDS", "900")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "limepkg_task_starter.throttling.locked_out"
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "0")) or None
 
 ROOT_URLCONF = "taskstarter.urls"
 WSGI_APPLICATION = "taskstarter.wsgi.application"

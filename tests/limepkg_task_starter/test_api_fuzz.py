@@ -35,6 +35,13 @@ def api_schema(pages_application: Application) -> Iterator[Any]:
         request_finished.connect(close_old_connections)
 
 
+@pytest.fixture(autouse=True)
+def no_throttling(settings: Any) -> None:
+    """Schemathesis sends wrong credentials on purpose, thousands of times: the throttle would
+    answer 429 (tests/limepkg_task_starter/test_throttling.py covers it)."""
+    settings.AXES_FAILURE_LIMIT = 10**9
+
+
 @pytest.fixture
 def bearer(pages_application: Application) -> dict[str, str]:
     user = make_user("fuzzer", perms=("view", "start"), applications=(pages_application,))
