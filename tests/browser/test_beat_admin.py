@@ -1,0 +1,64 @@
+"""django-celery-beat's schedule form, as deployed under the site's Content-Security-Policy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from playwright.sync_api import Page, expect
+
+from lime_task import headers
+from limepkg_task_starter.models import Application, ScheduleDeclaration
+from tests.browser.conftest import TASKS, log_in, read_csp_violations, staff_user
+
+pytestmark = pytest.mark.browser
+TRANSLATION = ".field-crontab_translation .readonly"
+
+
+def test_a_declared_schedule_gets_a_new_crontab_translated_and_saved_within_the_csp(
+    page: Page, production_server, demo_site: Application, csp_violations
+) -> None:
+    morning = CrontabSchedule.objects.create(minute="30", hour="2")
+    nightly = CrontabSchedule.objects.create(minute="0", hour="4")
+    periodic = PeriodicTask.objects.create(
+        name=f"demo: {TASKS[0]}",
+        task=TASKS[0],
+        crontab=morning,
+        args="[1]",
+        headers=json.dumps({headers.APPLICATION: "demo", headers.USER: "integration-user"}),
+    )
+    ScheduleDeclaration.objects.create(
+        application=demo_site,
+        key=TASKS[0],
+        task_name=TASKS[0],
+        package="solution_demo",
+        periodic_task=periodic,
+    )
+    staff_user(
+        "ada",
+        demo_site,
+        "view_taskrun",
+        "view_periodictask",
+        "change_periodictask",
+        "view_crontabschedule",
+    )
+    console: list[str] = []
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and console.append(message.text),
+    )
+    log_in(page, production_server, "ada")
+
+    page.goto(
+        f"{production_server.url}/admin/django_celery_beat/periodictask/{periodic.pk}/change/"
+    )
+    expect(page.locator(TRANSLATION)).to_have_text("At 02:30 AM UTC")
+    page.select_option("#id_crontab", str(nightly.pk))
+    expect(page.locator(TRANSLATION)).to_have_text("At 04:00 AM UTC")
+    page.click("input[name=_save]")
+
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    periodic.refresh_from_db()
+    assert (periodic.crontab_id, periodic.task, periodic.args) == (nightly.pk, TASKS[0], "[1]")
+    assert read_csp_violations(page) == [] and console == []
