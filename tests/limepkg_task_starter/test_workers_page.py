@@ -225,3 +225,15 @@ def test_polled_it_answers_only_its_live_part(pages_application: Application) ->
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="workers-live"')
     assert 'hx-trigger="every 5s"' in html and "breadcrumbs" not in html
+
+
+def test_live_handlers_keep_their_places_between_heartbeats(pages_application: Application) -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(hostname="b@h", last_seen=now)
+    WorkerHeartbeat.objects.create(hostname="a@h", last_seen=now - timedelta(seconds=3))
+    WorkerHeartbeat.objects.create(hostname="old@h", last_seen=now - timedelta(hours=2))
+    WorkerHeartbeat.objects.create(hostname="older@h", last_seen=now - timedelta(hours=3))
+
+    rows = selectors.workers_overview(user=make_user("ops"), worker_lost_after=60)
+
+    assert [row.hostname for row in rows] == ["a@h", "b@h", "old@h", "older@h"]
