@@ -237,3 +237,14 @@ def test_live_handlers_keep_their_places_between_heartbeats(pages_application: A
     rows = selectors.workers_overview(user=make_user("ops"), worker_lost_after=60)
 
     assert [row.hostname for row in rows] == ["a@h", "b@h", "old@h", "older@h"]
+
+
+def test_the_application_switch_stays_on_the_handlers_page(
+    pages_application: Application, other_pages_application: Application
+) -> None:
+    client = Client()
+    client.force_login(make_user("root", superuser=True))
+
+    html = client.get(f"{PAGE}?application=demo").content.decode()
+
+    assert f'<a href="{PAGE}?application=other">other</a>' in html
