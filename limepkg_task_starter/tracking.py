@@ -379,7 +379,7 @@ def handler_pool_and_queues(consumer: Any) -> tuple[int | None, list[str] | None
     )
     try:
         queues = sorted(consumer.app.amqp.queues.consume_from)
-    except AttributeError:  # not a Celery consumer (a test's stand-in): nothing to say
+    except AttributeError:  # the signal came without a consumer: nothing to say
         queues = None
     return (concurrency if isinstance(concurrency, int) else None, queues)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from limepkg_task_starter import monitoring, selectors
 from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat
 from limepkg_task_starter.services.maintenance import worker_heartbeat
+from limepkg_task_starter.tracking import handler_pool_and_queues
 from taskstarter.celery import app as celery_app
 from tests.limepkg_task_starter.conftest import DUMMY, make_user
 
@@ -248,3 +250,16 @@ def test_the_application_switch_stays_on_the_handlers_page(
     html = client.get(f"{PAGE}?application=demo").content.decode()
 
     assert f'<a href="{PAGE}?application=other">other</a>' in html
+
+
+def test_an_autoscaling_handler_says_its_maximum_and_its_current_queues() -> None:
+    consumer = SimpleNamespace(
+        controller=SimpleNamespace(concurrency=3, max_concurrency=8),
+        # what a control command's add_consumer leaves: the queues selected now, by name
+        app=SimpleNamespace(
+            amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=QUEUES[::-1]))
+        ),
+    )
+
+    assert handler_pool_and_queues(consumer) == (8, sorted(QUEUES))
+    assert handler_pool_and_queues(None) == (None, None)
