@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django_celery_beat.admin import CrontabScheduleAdmin as StockCrontabScheduleAdmin
 from django_celery_beat.admin import PeriodicTaskAdmin as StockPeriodicTaskAdmin
+from django_celery_beat.admin import PeriodicTaskForm as StockPeriodicTaskForm
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
@@ -296,10 +297,23 @@ CODE_OWNED = (
 )
 
 
+class PeriodicTaskForm(StockPeriodicTaskForm):  # type: ignore[misc]
+    def clean(self) -> dict[str, Any]:
+        # Beat's clean() reads the task from the form; in a declared schedule it is read-only,
+        # so not a field of the form, and the row keeps the task the code declared.
+        if "task" not in self.fields:
+            self.cleaned_data["task"] = self.instance.task
+        cleaned: dict[str, Any] = super().clean()
+        return cleaned
+
+
 class PeriodicTaskAdmin(MembershipAdmin, StockPeriodicTaskAdmin):  # type: ignore[misc]
     """Declared schedules of the person's applications; periodic tasks not declared in code
     (which can run any task as anyone) only for superusers."""
 
+    form = PeriodicTaskForm
+    # Beat's own template translates the crontab with an inline script, which our CSP blocks.
+    change_form_template = "admin/django_celery_beat/periodictask/change_form.html"
     application_path = "declaration__application"
     actions = ("enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks")
 

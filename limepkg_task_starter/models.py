@@ -287,6 +287,20 @@ class WorkerHeartbeat(models.Model):
 
     hostname = models.CharField("worker", max_length=255, primary_key=True)
     last_seen = models.DateTimeField("last seen")
+    # What the handler says of itself with each heartbeat, so the handlers page knows it on a
+    # broker that cannot ask handlers (the embedded one) or when a handler does not answer.
+    concurrency = models.PositiveIntegerField(
+        "concurrency",
+        null=True,
+        blank=True,
+        help_text="How many runs the task handler executes at once (its pool size).",
+    )
+    queues = models.JSONField(
+        "queues consumed",
+        null=True,
+        blank=True,
+        help_text="The queues the task handler consumed at its last heartbeat.",
+    )
 
     class Meta:
         verbose_name = "worker heartbeat"

@@ -16,12 +16,15 @@ from celery import current_app
 logger = logging.getLogger(__name__)
 
 ASK_SECONDS = 1.0
-NO_BROADCAST = "The embedded broker cannot ask task handlers; start them with a server broker."
+NO_BROADCAST = (
+    "The embedded broker cannot ask task handlers: what they consume is as of their last heartbeat."
+)
 
 
 def queue_depths(names: list[str]) -> dict[str, tuple[int, int] | str]:
     """Messages waiting and consumers, per queue, as the broker counts them (a passive declare:
-    nothing is created). A queue the broker does not know yet has nothing waiting."""
+    nothing is created). A queue the broker does not know yet has nothing waiting. Only
+    RabbitMQ counts consumers; Redis keeps no such count and always says 0."""
     depths: dict[str, tuple[int, int] | str] = {}
     try:
         with current_app.connection_for_read() as connection:

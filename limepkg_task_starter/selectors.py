@@ -353,22 +353,25 @@ class WorkerView:
     last_seen: datetime
     alive: bool
     running: int  # runs STARTED on it, of the applications the viewer may see
-    queues: list[str] | None = None  # None: the worker did not answer (or was not asked)
+    queues: list[str] | None = None  # None: it has not said (a heartbeat from an older version)
     concurrency: int | None = None
+    answered: bool = False  # it answered just now when asked; else as of its last heartbeat
 
 
 @dataclass(frozen=True)
 class QueueView:
     name: str
     depth: int | None  # messages waiting in the broker; None when it could not be read
-    consumers: int | None
-    oldest_waiting: datetime | None  # the oldest PENDING run recorded for it
+    consumers: int | None  # live handlers consuming it, by their own word; None: not known
+    oldest_waiting: datetime | None  # the oldest PENDING run of the viewer's applications
     error: str = ""
 
 
 def workers_overview(*, user: Any, worker_lost_after: float) -> list[WorkerView]:
-    """Every task handler that ever marked itself alive, newest first, with its runs in
-    progress; what it says of itself is added by :func:`workers_with_replies`."""
+    """Every task handler that ever marked itself alive, with its runs in progress and what it
+    said of itself in its last heartbeat; what it answers when asked now is added by
+    :func:`workers_with_replies`. Live ones come first by name, so that a refresh does not
+    reorder them at every heartbeat; then the silent ones, most recently heard first."""
     running = dict(
         TaskRun.objects.filter(
             status=State.STARTED, application__in=applications_for_user(user=user)
@@ -378,51 +381,78 @@ def workers_overview(*, user: Any, worker_lost_after: float) -> list[WorkerView]
         .values_list("worker", "count")
     )
     lost_before = timezone.now() - timedelta(seconds=worker_lost_after)
-    return [
+    views = [
         WorkerView(
             hostname=beat.hostname,
             last_seen=beat.last_seen,
             alive=beat.last_seen >= lost_before,
             running=running.get(beat.hostname, 0),
+            queues=beat.queues,
+            concurrency=beat.concurrency,
         )
         for beat in WorkerHeartbeat.objects.order_by("-last_seen")
     ]
+    # A stable sort: the silent ones, all keyed alike, keep their newest-first order.
+    return sorted(views, key=lambda view: (not view.alive, view.hostname if view.alive else ""))
 
 
 def workers_with_replies(workers: list[WorkerView], replies: dict[str, Any]) -> list[WorkerView]:
-    """The handlers with what they answered when asked (hostname → {"queues", "concurrency"})."""
-    return [
-        replace(
-            worker,
-            queues=replies[worker.hostname].get("queues"),
-            concurrency=replies[worker.hostname].get("concurrency"),
+    """The handlers with what they answered when asked (hostname → {"queues", "concurrency"}),
+    which is newer than their heartbeat's."""
+    views = []
+    for worker in workers:
+        reply = replies.get(worker.hostname)
+        if reply is None:
+            views.append(worker)
+            continue
+        queues = reply.get("queues")
+        concurrency = reply.get("concurrency")
+        views.append(
+            replace(
+                worker,
+                queues=worker.queues if queues is None else queues,
+                concurrency=worker.concurrency if concurrency is None else concurrency,
+                answered=True,
+            )
         )
-        if worker.hostname in replies
-        else worker
-        for worker in workers
-    ]
+    return views
 
 
 def queues_overview(
-    *, names: list[str], depths: dict[str, tuple[int, int] | str]
+    *,
+    user: Any,
+    names: list[str],
+    depths: dict[str, tuple[int, int] | str],
+    handlers: list[WorkerView],
 ) -> list[QueueView]:
     """Each configured queue: what the broker holds (``depths``: name → (messages, consumers),
-    or why it could not be read) and the oldest run still waiting for it."""
+    or why it could not be read), how many live handlers say they consume it, and the oldest
+    run of the viewer's applications still waiting for it.
+
+    The broker's own consumer count is not used: Redis keeps none (it always says 0) and the
+    embedded broker cannot tell either; the handlers' word holds on every broker."""
     oldest = dict(
-        TaskRun.objects.filter(status=State.PENDING, queue__in=names)
+        TaskRun.objects.filter(
+            status=State.PENDING,
+            queue__in=names,
+            application__in=applications_for_user(user=user),
+        )
         .values_list("queue")
         .annotate(oldest=Min("created_at"))
         .values_list("queue", "oldest")
     )
+    alive = [handler for handler in handlers if handler.alive]
+    known = all(handler.queues is not None for handler in alive)
     views = []
     for name in names:
         depth = depths.get(name)
-        counted = depth if isinstance(depth, tuple) else None
         views.append(
             QueueView(
                 name=name,
-                depth=counted[0] if counted else None,
-                consumers=counted[1] if counted else None,
+                depth=depth[0] if isinstance(depth, tuple) else None,
+                consumers=(
+                    sum(1 for handler in alive if name in (handler.queues or ())) if known else None
+                ),
                 oldest_waiting=oldest.get(name),
                 error=depth if isinstance(depth, str) else "",
             )

@@ -400,9 +400,10 @@ class Maintenance(threading.Thread):
     """Marks this worker alive, reconciles dead runs and purges expired ones, periodically; rolls
     closed hours up into the task statistics once a minute."""
 
-    def __init__(self, hostname: str) -> None:
+    def __init__(self, hostname: str, consumer: Any = None) -> None:
         super().__init__(name="lime-task-maintenance", daemon=True)
         self.hostname = hostname
+        self.consumer = consumer
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -411,7 +412,10 @@ class Maintenance(threading.Thread):
         while not self.stopping.is_set():
             try:
                 close_old_connections()
-                maintenance.worker_heartbeat(hostname=self.hostname)
+                concurrency, queues = handler_pool_and_queues(self.consumer)
+                maintenance.worker_heartbeat(
+                    hostname=self.hostname, concurrency=concurrency, queues=queues
+                )
                 maintenance.run_reconcile(
                     worker_lost_after=config.worker_lost_after,
                     pending_timeout=config.pending_timeout,
@@ -430,13 +434,30 @@ class Maintenance(threading.Thread):
         connections.close_all()
 
 
+def handler_pool_and_queues(consumer: Any) -> tuple[int | None, list[str] | None]:
+    """The pool size the handler was started with (its maximum when autoscaling) and the
+    queues it consumes now: read at every heartbeat, as a control command may add or cancel a
+    queue while it runs."""
+    controller = getattr(consumer, "controller", None)
+    concurrency = getattr(controller, "max_concurrency", None) or getattr(
+        controller, "concurrency", None
+    )
+    try:
+        queues = sorted(consumer.app.amqp.queues.consume_from)
+    except AttributeError:  # the signal came without a consumer: nothing to say
+        queues = None
+    return (concurrency if isinstance(concurrency, int) else None, queues)
+
+
 _maintenance: Maintenance | None = None
 
 
 @signals.worker_ready.connect
 def on_worker_ready(sender: Any = None, **_: Any) -> None:
     global _maintenance
-    _maintenance = Maintenance(hostname=getattr(sender, "hostname", "") or "worker")
+    _maintenance = Maintenance(
+        hostname=getattr(sender, "hostname", "") or "worker", consumer=sender
+    )
     _maintenance.start()
 
 

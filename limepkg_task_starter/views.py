@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
+from django_htmx.middleware import HtmxDetails
 
 from lime_task import headers
 from lime_task.config import tasks_config
@@ -720,11 +721,22 @@ def runs_live(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
 # --- Workers and queues -----------------------------------------------------------------------
 
 
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
 @require_GET
-def workers(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
-    """The task handlers that marked themselves alive, and each configured queue's backlog."""
+def workers(request: HtmxHttpRequest, *, site: AdminSite) -> HttpResponse:
+    """The task handlers that marked themselves alive, and each configured queue's backlog.
+
+    Handlers serve every application, but the page keeps the tabs of the application it was
+    opened from (``?application=``, else the viewer's first); polled, it answers its live part.
+    """
     if not request.user.has_perm(VIEW_RUNS):
         raise PermissionDenied
+    applications = selectors.applications_for_user(user=request.user)
+    name = request.GET.get("application")
+    application = _application(request, name) if name else applications.first()
     config = tasks_config()
     handlers = selectors.workers_overview(
         user=request.user, worker_lost_after=config.worker_lost_after
@@ -732,15 +744,21 @@ def workers(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
     alive = sum(1 for handler in handlers if handler.alive)
     handlers = selectors.workers_with_replies(handlers, monitoring.worker_replies(expected=alive))
     names = all_queue_names(config)
+    queues = selectors.queues_overview(
+        user=request.user, names=names, depths=monitoring.queue_depths(names), handlers=handlers
+    )
+    template = "task_starter/workers.html"
     return render(
         request,
-        "task_starter/workers.html",
+        f"{template}#workers-live" if request.htmx else template,
         _admin_context(
             site,
             request,
             title="Task handlers and queues",
+            application=application,
+            applications=applications,
             handlers=handlers,
-            queues=selectors.queues_overview(names=names, depths=monitoring.queue_depths(names)),
+            queues=queues,
             can_ask=monitoring.can_broadcast(),
             no_broadcast=monitoring.NO_BROADCAST,
             worker_lost_after=config.worker_lost_after,

@@ -337,5 +337,7 @@ LOGGING = {
         # Routing decisions are logged on every send: INFO when you want them (they are
         # structured: task_route_task, task_route_type, task_queue).
         "lime_task.dispatch": {"level": os.environ.get("LOG_ROUTING_LEVEL", "WARNING")},
+        # django-axes says INFO at every start and failed sign-in; its lockouts are WARNING.
+        "axes": {"level": os.environ.get("LOG_THROTTLING_LEVEL", "WARNING")},
     },
 }

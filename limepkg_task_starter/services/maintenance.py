@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
@@ -25,9 +26,22 @@ class Reconciled:
     never_started: int
 
 
-def worker_heartbeat(*, hostname: str, at: datetime | None = None) -> None:
+def worker_heartbeat(
+    *,
+    hostname: str,
+    at: datetime | None = None,
+    concurrency: int | None = None,
+    queues: list[str] | None = None,
+) -> None:
+    """Mark the handler alive, with its pool size and the queues it consumes (each kept as it
+    was when not given)."""
+    said: dict[str, Any] = {"concurrency": concurrency, "queues": queues}
     WorkerHeartbeat.objects.update_or_create(
-        hostname=hostname, defaults={"last_seen": at or timezone.now()}
+        hostname=hostname,
+        defaults={
+            "last_seen": at or timezone.now(),
+            **{name: value for name, value in said.items() if value is not None},
+        },
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from limepkg_task_starter.models import (
     ApiToken,
@@ -252,3 +252,56 @@ def test_a_new_token_is_shown_once_on_its_page_and_never_in_a_cookie(
     assert key not in client.get(f"{ADMIN}/limepkg_task_starter/apitoken/").content.decode()
     api = Client(headers={"Authorization": f"Bearer {key}"})
     assert api.get("/api/v1/applications/demo/runs/none").status_code != 401
+
+
+def change_form_data(client: Client, url: str) -> dict[str, Any]:
+    """What the browser would post back for the admin change form at ``url``, unchanged."""
+    form = client.get(url).context["adminform"].form
+    data: dict[str, Any] = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if value is None or value is False:
+            continue
+        data[name] = "on" if value is True else field.prepare_value(value)
+    return data
+
+
+def test_a_declared_schedule_saves_from_beats_form_with_its_code_owned_fields_kept(
+    pages_application: Application, a_schedule: ScheduleDeclaration
+) -> None:
+    client = administrator("scheduler", pages_application)
+    periodic = a_schedule.periodic_task
+    url = f"{ADMIN}/django_celery_beat/periodictask/{periodic.pk}/change/"
+    nightly = CrontabSchedule.objects.create(minute="0", hour="4")
+    data = change_form_data(client, url) | {"crontab": nightly.pk, "task": "os.system"}
+    data.pop("enabled")
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    periodic.refresh_from_db()
+    assert (periodic.crontab_id, periodic.enabled) == (nightly.pk, False)
+    assert (periodic.task, periodic.args) == (DUMMY, "[4, 5]")  # what the code declared
+
+
+def test_an_undeclared_schedule_saves_from_beats_form(db: None) -> None:
+    client = Client()
+    client.force_login(make_user("root", superuser=True))
+    periodic = PeriodicTask.objects.create(
+        name="cleanup",
+        task="celery.backend_cleanup",
+        crontab=CrontabSchedule.objects.create(minute="0", hour="7"),
+    )
+    url = f"{ADMIN}/django_celery_beat/periodictask/{periodic.pk}/change/"
+    nightly = CrontabSchedule.objects.create(minute="0", hour="4")
+    data = change_form_data(client, url) | {"crontab": nightly.pk, "args": "[1]"}
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    periodic.refresh_from_db()
+    assert (periodic.crontab_id, periodic.args, periodic.task) == (
+        nightly.pk,
+        "[1]",
+        "celery.backend_cleanup",
+    )

@@ -64,6 +64,10 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
         "cancel_confirm": lambda: client.get(f"{base}/runs/{run.id}/cancel/"),
         "cancel": lambda: client.post(f"{base}/runs/{run.id}/cancel/"),
         "workers": lambda: client.get(f"{base}/workers/"),
+        "workers_of_application": lambda: client.get(f"{base}/workers/?application=demo"),
+        "workers_live": lambda: client.get(
+            f"{base}/workers/?application=demo", HTTP_HX_REQUEST="true"
+        ),
     }[action]()
 
 
@@ -71,6 +75,9 @@ NEW_PAGES = ["runs", "runs_live", "retry", "rerun_confirm", "run_now_confirm", "
 # Task handlers serve every application: the page is the same for every member who may see runs
 # (runs in progress are counted for the viewer's applications only).
 SHARED_PAGES = ["workers"]
+# The same page with an application's tabs, and its polled live part: that application's
+# members only.
+APPLICATION_WORKERS = ["workers_of_application", "workers_live"]
 
 
 EXPECTED = {
@@ -88,6 +95,7 @@ EXPECTED = {
             "run_now",
             *NEW_PAGES,
             *SHARED_PAGES,
+            *APPLICATION_WORKERS,
             "cancel",
         ],
         LOGIN,
@@ -110,6 +118,7 @@ EXPECTED = {
             "api_status",
             *NEW_PAGES,
             *SHARED_PAGES,
+            *APPLICATION_WORKERS,
             "cancel",
         ],
         FORBIDDEN,
@@ -136,6 +145,7 @@ EXPECTED = {
         "cancel_confirm": FORBIDDEN,
         "cancel": FORBIDDEN,
         "workers": 200,
+        **dict.fromkeys(APPLICATION_WORKERS, 200),
     },
     "impersonator": {
         "index": 302,
@@ -159,6 +169,7 @@ EXPECTED = {
         "cancel_confirm": FORBIDDEN,
         "cancel": FORBIDDEN,
         "workers": 200,
+        **dict.fromkeys(APPLICATION_WORKERS, 200),
     },
     "canceller": {
         "index": 302,
@@ -182,6 +193,7 @@ EXPECTED = {
         "cancel_confirm": 200,
         "cancel": 302,  # back, saying the run has already ended
         "workers": 200,
+        **dict.fromkeys(APPLICATION_WORKERS, 200),
     },
     "other_application": {
         "index": 302,
@@ -199,6 +211,7 @@ EXPECTED = {
         "api_status": MISSING,
         **dict.fromkeys([*NEW_PAGES, "cancel"], MISSING),
         "workers": 200,
+        **dict.fromkeys(APPLICATION_WORKERS, MISSING),
     },
 }
 EXPECTED["non_staff"] = EXPECTED["anonymous"]
