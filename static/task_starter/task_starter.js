@@ -58,6 +58,31 @@ document.addEventListener("click", (event) => {
   });
 });
 
+// An open action menu is drawn over the page beside its ⋯ (fixed, not absolute), so the
+// table's scroll box cannot cut it; above the ⋯ when there is no room below.
+const MARGIN = 8;
+function placeMenu(menu) {
+  const list = menu.querySelector(":scope > ul");
+  if (!list || !menu.open) return;
+  list.classList.add("ts-menu-placed");
+  const trigger = menu.querySelector("summary").getBoundingClientRect();
+  const { offsetWidth: width, offsetHeight: height } = list;
+  const left = Math.max(MARGIN, Math.min(trigger.right - width, window.innerWidth - width - MARGIN));
+  const below = trigger.bottom + 2;
+  const above = trigger.top - height - 2;
+  const fitsBelow = below + height <= window.innerHeight - MARGIN;
+  const top = fitsBelow || above < MARGIN ? Math.max(MARGIN, Math.min(below, window.innerHeight - height - MARGIN)) : above;
+  list.style.left = `${left}px`;
+  list.style.top = `${top}px`;
+}
+const placeOpenMenus = () => document.querySelectorAll("details.ts-menu[open]").forEach(placeMenu);
+// "toggle" does not bubble: listen while it goes down.
+document.addEventListener("toggle", (event) => {
+  if (event.target.matches?.("details.ts-menu")) placeMenu(event.target);
+}, true);
+document.addEventListener("scroll", placeOpenMenus, { capture: true, passive: true });
+window.addEventListener("resize", placeOpenMenus);
+
 // Escape closes an open action menu and gives the focus back to its button.
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;

@@ -41,7 +41,7 @@ def test_start_watch_rerun_and_inspect(
     expect(page.locator("#history tbody tr:first-child .ts-result")).to_have_text("60")
 
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
-    page.click("text=Run again with same arguments")
+    page.click("text=Run again…")
     # A confirmation first, saying what will run as whom.
     expect(page.locator("h1")).to_have_text("Run again?")
     expect(page.locator(".ts-confirm")).to_contain_text('"numberx": 4')
@@ -55,7 +55,7 @@ def test_start_watch_rerun_and_inspect(
     # Back on the task page the parameter form is shown; copying fills its inputs.
     page.fill("#param-number", "0")
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
-    page.click("text=Copy arguments to code editor")
+    page.click("text=Fill the form with these arguments")
     assert (page.input_value("#param-number"), page.input_value("#param-numberx")) == ("3", "4")
 
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
