@@ -5,7 +5,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
+
+from lime_task.status import State
 
 register = template.Library()
 
@@ -25,6 +28,14 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {rest} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
+
+
+@register.filter
+def run_duration(run: Any) -> str:
+    """How long a run took or, while it runs, how long it has been running so far."""
+    if run.status == State.STARTED and run.started_at and not run.finished_at:
+        return f"{duration((timezone.now() - run.started_at).total_seconds())} so far"
+    return duration(run.duration_seconds)
 
 
 @register.filter

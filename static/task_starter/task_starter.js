@@ -92,6 +92,30 @@ document.addEventListener("keydown", (event) => {
   });
 });
 
+// The runs page's failed runs: one box ticks them all, and the retry button waits for a tick.
+function syncSelection() {
+  const boxes = [...document.querySelectorAll("input[name=run]")];
+  const ticked = boxes.filter((box) => box.checked).length;
+  const all = document.getElementById("select-failed");
+  if (all) {
+    all.disabled = boxes.length === 0;
+    all.checked = boxes.length > 0 && ticked === boxes.length;
+    all.indeterminate = ticked > 0 && ticked < boxes.length;
+  }
+  const retry = document.getElementById("retry-selected");
+  if (retry) retry.disabled = ticked === 0;
+  const count = document.getElementById("selected-count");
+  if (count) count.textContent = ticked ? `${ticked} selected` : "";
+}
+document.addEventListener("change", (event) => {
+  if (event.target.id === "select-failed") {
+    document.querySelectorAll("input[name=run]").forEach((box) => { box.checked = event.target.checked; });
+  }
+  if (event.target.matches("#select-failed, input[name=run]")) syncSelection();
+});
+document.addEventListener("DOMContentLoaded", syncSelection);
+window.addEventListener("pageshow", syncSelection);  // boxes the browser ticked again on "Back"
+
 // A live refresh replaces the rows: keep the open menu open and the ticked boxes ticked, and
 // say which runs changed status (for screen readers: the rows themselves are replaced).
 let kept = { menus: [], ticked: [], statuses: new Map() };
@@ -129,6 +153,7 @@ document.addEventListener("htmx:afterSettle", (event) => {
     const box = document.querySelector(`input[name=run][value="${CSS.escape(value)}"]`);
     if (box) box.checked = true;
   });
+  syncSelection();
   showTimes(event.target);
   announceChanges();
 });
