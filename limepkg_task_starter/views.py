@@ -44,8 +44,10 @@ from limepkg_task_starter.models import Application, TaskRun
 from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
 from limepkg_task_starter.services import cancelling, starting
+from limepkg_task_starter.stats import group_hours
 
 TASKS_PER_PAGE = 100
+CHART_WEEK_BIN_HOURS = 4  # 42 bars over 7 days: wide enough to read, fine enough for a burst
 STARTED = "Started {task} as {user}."
 NOT_SENT = "{task} was not sent: {reason} It is recorded in the history."
 CANCELLED = "Cancelled {task}."
@@ -211,13 +213,22 @@ def _task_page(
     )
 
 
-def _chart_data(hours: list[tuple[datetime, Any]]) -> dict[str, list[Any]]:
-    """The task page's chart, hour by hour over the last 7 days: outcomes and the median."""
+def _chart_data(hours: list[tuple[datetime, Any]]) -> dict[str, dict[str, Any]]:
+    """The task page's chart: the last 24 hours hour by hour, the last 7 days in bins of
+    ``CHART_WEEK_BIN_HOURS``; per bin its outcomes and median duration."""
+
+    def series(bins: list[tuple[datetime, Any]], hours_wide: int) -> dict[str, Any]:
+        return {
+            "width": hours_wide * 3600,
+            "start": [int(start.timestamp()) for start, _ in bins],
+            "succeeded": [outcomes.succeeded for _, outcomes in bins],
+            "failed": [outcomes.failed for _, outcomes in bins],
+            "p50": [outcomes.percentile(0.5) for _, outcomes in bins],
+        }
+
     return {
-        "hours": [int(hour.timestamp()) for hour, _ in hours],
-        "succeeded": [outcomes.succeeded for _, outcomes in hours],
-        "failed": [outcomes.failed for _, outcomes in hours],
-        "p50": [outcomes.percentile(0.5) for _, outcomes in hours],
+        "day": series(hours[-24:], 1),
+        "week": series(group_hours(hours, width=CHART_WEEK_BIN_HOURS), CHART_WEEK_BIN_HOURS),
     }
 
 

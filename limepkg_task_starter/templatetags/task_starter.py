@@ -19,6 +19,8 @@ SHORT_RESULT_CHARS = 80
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if seconds < 0.001:
+        return "< 1 ms"  # not "0 ms": it took some time
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:

@@ -1,4 +1,5 @@
 // Task starter: copy buttons, action menus that survive live refreshes, times in the viewer's zone.
+// The task page's chart is chart.js.
 "use strict";
 
 function copyToClipboard(text) {
@@ -196,35 +197,3 @@ function showTimes(root) {
 }
 
 document.addEventListener("DOMContentLoaded", () => showTimes(document));
-
-// The task page's chart (uPlot, served with the pages): outcomes per hour and the median.
-function drawChart() {
-  const data = document.getElementById("ts-chart-data");
-  const target = document.getElementById("ts-chart");
-  if (!data || !target || typeof uPlot === "undefined") return;
-  const series = JSON.parse(data.textContent);
-  const style = getComputedStyle(document.documentElement);
-  const colour = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
-  const text = colour("--body-fg", "#333");
-  const grid = colour("--hairline-color", "#ddd");
-  const axis = (extra) => ({ stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, ...extra });
-  const seconds = (value) => (value == null ? "—" : value < 1 ? `${Math.round(value * 1000)} ms` : `${value.toFixed(1)} s`);
-  const chart = new uPlot({
-    width: Math.max(280, target.clientWidth),
-    height: 220,
-    scales: { x: { time: true }, runs: { auto: true }, seconds: { auto: true } },
-    axes: [
-      axis({}),
-      axis({ scale: "runs", label: "runs" }),
-      axis({ scale: "seconds", side: 1, grid: { show: false }, values: (u, values) => values.map(seconds) }),
-    ],
-    series: [
-      {},
-      { label: "Succeeded", scale: "runs", stroke: "#3a9d23", width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
-      { label: "Failed", scale: "runs", stroke: colour("--error-fg", "#ba2121"), width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
-      { label: "Median duration", scale: "seconds", stroke: colour("--link-fg", "#447e9b"), width: 1.5, dash: [4, 3], value: (u, value) => seconds(value), spanGaps: true },
-    ],
-  }, [series.hours, series.succeeded, series.failed, series.p50], target);
-  window.addEventListener("resize", () => chart.setSize({ width: Math.max(280, target.clientWidth), height: 220 }));
-}
-document.addEventListener("DOMContentLoaded", drawChart);
