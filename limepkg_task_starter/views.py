@@ -121,7 +121,12 @@ def task_list(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
             title="Task starter",
             application=application,
             applications=selectors.applications_for_user(user=request.user),
+            # As on the runs page: the table takes the whole width.
+            is_nav_sidebar_enabled=False,
             tasks=tasks,
+            scheduled=selectors.scheduled_task_names(
+                application=application, task_names=list(page.object_list)
+            ),
             page=page,
             search=search,
             total=len(names),
