@@ -532,8 +532,10 @@ def _confirm(
     application: Application,
     items: list[dict[str, Any]] | None = None,
     status: int = 200,
+    destructive: bool = False,
 ) -> HttpResponse:
-    """Before an action that starts or stops work: what it acts on, and one button to go on."""
+    """Before an action that starts or stops work: what it acts on, and one button to go on
+    (red when it stops work)."""
     listed = items or [
         {
             "task_name": run.task_name,
@@ -557,6 +559,7 @@ def _confirm(
             run_ids=[run.id for run in runs],
             action=action,
             confirm_label=confirm_label,
+            destructive=destructive,
             application=application,
             next=_back_to(request, fallback),
         ),
@@ -589,6 +592,7 @@ def run_cancel(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRes
             action=reverse("admin:task_starter:run_cancel", kwargs={"run_id": run.id}),
             confirm_label="Cancel the run",
             application=run.application,
+            destructive=True,
         )
     try:
         cancelling.run_cancel(actor=request.user, run=run)
