@@ -55,6 +55,8 @@ def long_runs(ops: Application) -> list[TaskRun]:
         ops,
         task_name=f"{DEMO}.slow_report",
         status="STARTED",
+        # Started just now (a task handler's reconciliation leaves it alone), sent an hour ago.
+        started_at=timezone.now(),
         finished_at=None,
         result=None,
         progress_done=3,
