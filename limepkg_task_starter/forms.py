@@ -40,6 +40,8 @@ class LongSelect(forms.Select):
 
 
 UNTIL_BEFORE_SINCE = "“To” must be after “From”."
+# The rows call a revoked run "Cancelled" (the page's word for it); the filter says the same.
+STATUS_LABELS = {State.REVOKED: "Cancelled"}
 
 
 class RunFilterForm(forms.Form):
@@ -47,7 +49,9 @@ class RunFilterForm(forms.Form):
     next to its field and left out; the page still shows the runs."""
 
     status = forms.ChoiceField(
-        required=False, choices=ANY + [(state.value, state.value.title()) for state in State]
+        required=False,
+        choices=ANY
+        + [(state.value, STATUS_LABELS.get(state, state.value.title())) for state in State],
     )
     task = forms.ChoiceField(required=False, choices=ANY, widget=LongSelect)
     origin = forms.ChoiceField(

@@ -227,6 +227,18 @@ def schedules_for_task(*, application: Application, task_name: str) -> list[Sche
     return [summarise(d, now=now) for d in declarations if d.periodic_task.crontab_id]
 
 
+def scheduled_task_names(*, application: Application, task_names: list[str]) -> set[str]:
+    """Which of these tasks run on an enabled schedule in this application."""
+    return set(
+        ScheduleDeclaration.objects.filter(
+            application=application,
+            task_name__in=task_names,
+            removed_at__isnull=True,
+            periodic_task__enabled=True,
+        ).values_list("task_name", flat=True)
+    )
+
+
 def declaration_for_user(*, user: Any, declaration_id: int) -> ScheduleDeclaration | None:
     return (
         ScheduleDeclaration.objects.filter(

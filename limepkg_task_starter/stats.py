@@ -95,3 +95,17 @@ def hours_between(start: datetime, end: datetime) -> list[datetime]:
         hours.append(hour)
         hour += timedelta(hours=1)
     return hours
+
+
+def group_hours(
+    hours: list[tuple[datetime, Outcomes]], *, width: int
+) -> list[tuple[datetime, Outcomes]]:
+    """An hourly series summed into bins of ``width`` hours, aligned in UTC (a bin starts at a
+    multiple of ``width`` hours since the epoch); each bin keeps the start of its first hour."""
+    bins: dict[int, tuple[datetime, Outcomes]] = {}
+    for hour, outcomes in hours:
+        key = int(hour.timestamp()) // (width * 3600)
+        if key not in bins:
+            bins[key] = (hour, Outcomes())
+        bins[key][1].add(outcomes)
+    return list(bins.values())

@@ -45,8 +45,10 @@ from limepkg_task_starter.models import Application, TaskRun
 from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
 from limepkg_task_starter.services import cancelling, starting
+from limepkg_task_starter.stats import group_hours
 
 TASKS_PER_PAGE = 100
+CHART_WEEK_BIN_HOURS = 4  # 42 bars over 7 days: wide enough to read, fine enough for a burst
 STARTED = "Started {task} as {user}."
 NOT_SENT = "{task} was not sent: {reason} It is recorded in the history."
 CANCELLED = "Cancelled {task}."
@@ -121,7 +123,12 @@ def task_list(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRe
             title="Task starter",
             application=application,
             applications=selectors.applications_for_user(user=request.user),
+            # As on the runs page: the table takes the whole width.
+            is_nav_sidebar_enabled=False,
             tasks=tasks,
+            scheduled=selectors.scheduled_task_names(
+                application=application, task_names=list(page.object_list)
+            ),
             page=page,
             search=search,
             total=len(names),
@@ -213,13 +220,22 @@ def _task_page(
     )
 
 
-def _chart_data(hours: list[tuple[datetime, Any]]) -> dict[str, list[Any]]:
-    """The task page's chart, hour by hour over the last 7 days: outcomes and the median."""
+def _chart_data(hours: list[tuple[datetime, Any]]) -> dict[str, dict[str, Any]]:
+    """The task page's chart: the last 24 hours hour by hour, the last 7 days in bins of
+    ``CHART_WEEK_BIN_HOURS``; per bin its outcomes and median duration."""
+
+    def series(bins: list[tuple[datetime, Any]], hours_wide: int) -> dict[str, Any]:
+        return {
+            "width": hours_wide * 3600,
+            "start": [int(start.timestamp()) for start, _ in bins],
+            "succeeded": [outcomes.succeeded for _, outcomes in bins],
+            "failed": [outcomes.failed for _, outcomes in bins],
+            "p50": [outcomes.percentile(0.5) for _, outcomes in bins],
+        }
+
     return {
-        "hours": [int(hour.timestamp()) for hour, _ in hours],
-        "succeeded": [outcomes.succeeded for _, outcomes in hours],
-        "failed": [outcomes.failed for _, outcomes in hours],
-        "p50": [outcomes.percentile(0.5) for _, outcomes in hours],
+        "day": series(hours[-24:], 1),
+        "week": series(group_hours(hours, width=CHART_WEEK_BIN_HOURS), CHART_WEEK_BIN_HOURS),
     }
 
 
@@ -518,8 +534,10 @@ def _confirm(
     application: Application,
     items: list[dict[str, Any]] | None = None,
     status: int = 200,
+    destructive: bool = False,
 ) -> HttpResponse:
-    """Before an action that starts or stops work: what it acts on, and one button to go on."""
+    """Before an action that starts or stops work: what it acts on, and one button to go on
+    (red when it stops work)."""
     listed = items or [
         {
             "task_name": run.task_name,
@@ -543,6 +561,7 @@ def _confirm(
             run_ids=[run.id for run in runs],
             action=action,
             confirm_label=confirm_label,
+            destructive=destructive,
             application=application,
             next=_back_to(request, fallback),
         ),
@@ -575,6 +594,7 @@ def run_cancel(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRes
             action=reverse("admin:task_starter:run_cancel", kwargs={"run_id": run.id}),
             confirm_label="Cancel the run",
             application=run.application,
+            destructive=True,
         )
     try:
         cancelling.run_cancel(actor=request.user, run=run)

@@ -5,7 +5,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
+
+from lime_task.status import State
 
 register = template.Library()
 
@@ -16,6 +19,8 @@ SHORT_RESULT_CHARS = 80
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if seconds < 0.001:
+        return "< 1 ms"  # not "0 ms": it took some time
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
@@ -25,6 +30,14 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {rest} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
+
+
+@register.filter
+def run_duration(run: Any) -> str:
+    """How long a run took or, while it runs, how long it has been running so far."""
+    if run.status == State.STARTED and run.started_at and not run.finished_at:
+        return f"{duration((timezone.now() - run.started_at).total_seconds())} so far"
+    return duration(run.duration_seconds)
 
 
 @register.filter

@@ -1,4 +1,5 @@
 // Task starter: copy buttons, action menus that survive live refreshes, times in the viewer's zone.
+// The task page's chart is chart.js.
 "use strict";
 
 function copyToClipboard(text) {
@@ -58,6 +59,31 @@ document.addEventListener("click", (event) => {
   });
 });
 
+// An open action menu is drawn over the page beside its ⋯ (fixed, not absolute), so the
+// table's scroll box cannot cut it; above the ⋯ when there is no room below.
+const MARGIN = 8;
+function placeMenu(menu) {
+  const list = menu.querySelector(":scope > ul");
+  if (!list || !menu.open) return;
+  list.classList.add("ts-menu-placed");
+  const trigger = menu.querySelector("summary").getBoundingClientRect();
+  const { offsetWidth: width, offsetHeight: height } = list;
+  const left = Math.max(MARGIN, Math.min(trigger.right - width, window.innerWidth - width - MARGIN));
+  const below = trigger.bottom + 2;
+  const above = trigger.top - height - 2;
+  const fitsBelow = below + height <= window.innerHeight - MARGIN;
+  const top = fitsBelow || above < MARGIN ? Math.max(MARGIN, Math.min(below, window.innerHeight - height - MARGIN)) : above;
+  list.style.left = `${left}px`;
+  list.style.top = `${top}px`;
+}
+const placeOpenMenus = () => document.querySelectorAll("details.ts-menu[open]").forEach(placeMenu);
+// "toggle" does not bubble: listen while it goes down.
+document.addEventListener("toggle", (event) => {
+  if (event.target.matches?.("details.ts-menu")) placeMenu(event.target);
+}, true);
+document.addEventListener("scroll", placeOpenMenus, { capture: true, passive: true });
+window.addEventListener("resize", placeOpenMenus);
+
 // Escape closes an open action menu and gives the focus back to its button.
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;
@@ -66,6 +92,30 @@ document.addEventListener("keydown", (event) => {
     menu.querySelector("summary").focus();
   });
 });
+
+// The runs page's failed runs: one box ticks them all, and the retry button waits for a tick.
+function syncSelection() {
+  const boxes = [...document.querySelectorAll("input[name=run]")];
+  const ticked = boxes.filter((box) => box.checked).length;
+  const all = document.getElementById("select-failed");
+  if (all) {
+    all.disabled = boxes.length === 0;
+    all.checked = boxes.length > 0 && ticked === boxes.length;
+    all.indeterminate = ticked > 0 && ticked < boxes.length;
+  }
+  const retry = document.getElementById("retry-selected");
+  if (retry) retry.disabled = ticked === 0;
+  const count = document.getElementById("selected-count");
+  if (count) count.textContent = ticked ? `${ticked} selected` : "";
+}
+document.addEventListener("change", (event) => {
+  if (event.target.id === "select-failed") {
+    document.querySelectorAll("input[name=run]").forEach((box) => { box.checked = event.target.checked; });
+  }
+  if (event.target.matches("#select-failed, input[name=run]")) syncSelection();
+});
+document.addEventListener("DOMContentLoaded", syncSelection);
+window.addEventListener("pageshow", syncSelection);  // boxes the browser ticked again on "Back"
 
 // A live refresh replaces the rows: keep the open menu open and the ticked boxes ticked, and
 // say which runs changed status (for screen readers: the rows themselves are replaced).
@@ -104,6 +154,7 @@ document.addEventListener("htmx:afterSettle", (event) => {
     const box = document.querySelector(`input[name=run][value="${CSS.escape(value)}"]`);
     if (box) box.checked = true;
   });
+  syncSelection();
   showTimes(event.target);
   announceChanges();
 });
@@ -146,35 +197,3 @@ function showTimes(root) {
 }
 
 document.addEventListener("DOMContentLoaded", () => showTimes(document));
-
-// The task page's chart (uPlot, served with the pages): outcomes per hour and the median.
-function drawChart() {
-  const data = document.getElementById("ts-chart-data");
-  const target = document.getElementById("ts-chart");
-  if (!data || !target || typeof uPlot === "undefined") return;
-  const series = JSON.parse(data.textContent);
-  const style = getComputedStyle(document.documentElement);
-  const colour = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
-  const text = colour("--body-fg", "#333");
-  const grid = colour("--hairline-color", "#ddd");
-  const axis = (extra) => ({ stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, ...extra });
-  const seconds = (value) => (value == null ? "—" : value < 1 ? `${Math.round(value * 1000)} ms` : `${value.toFixed(1)} s`);
-  const chart = new uPlot({
-    width: Math.max(280, target.clientWidth),
-    height: 220,
-    scales: { x: { time: true }, runs: { auto: true }, seconds: { auto: true } },
-    axes: [
-      axis({}),
-      axis({ scale: "runs", label: "runs" }),
-      axis({ scale: "seconds", side: 1, grid: { show: false }, values: (u, values) => values.map(seconds) }),
-    ],
-    series: [
-      {},
-      { label: "Succeeded", scale: "runs", stroke: "#3a9d23", width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
-      { label: "Failed", scale: "runs", stroke: colour("--error-fg", "#ba2121"), width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
-      { label: "Median duration", scale: "seconds", stroke: colour("--link-fg", "#447e9b"), width: 1.5, dash: [4, 3], value: (u, value) => seconds(value), spanGaps: true },
-    ],
-  }, [series.hours, series.succeeded, series.failed, series.p50], target);
-  window.addEventListener("resize", () => chart.setSize({ width: Math.max(280, target.clientWidth), height: 220 }));
-}
-document.addEventListener("DOMContentLoaded", drawChart);

@@ -3,6 +3,8 @@ the pages as deployed: gunicorn with DEBUG off, static files served by WhiteNois
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -41,7 +43,7 @@ def test_start_watch_rerun_and_inspect(
     expect(page.locator("#history tbody tr:first-child .ts-result")).to_have_text("60")
 
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
-    page.click("text=Run again with same arguments")
+    page.click("text=Run again…")
     # A confirmation first, saying what will run as whom.
     expect(page.locator("h1")).to_have_text("Run again?")
     expect(page.locator(".ts-confirm")).to_contain_text('"numberx": 4')
@@ -55,7 +57,7 @@ def test_start_watch_rerun_and_inspect(
     # Back on the task page the parameter form is shown; copying fills its inputs.
     page.fill("#param-number", "0")
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
-    page.click("text=Copy arguments to code editor")
+    page.click("text=Fill the form with these arguments")
     assert (page.input_value("#param-number"), page.input_value("#param-numberx")) == ("3", "4")
 
     page.locator("#history tbody tr:first-child details.ts-menu summary").click()
@@ -167,7 +169,8 @@ def test_the_task_page_charts_outcomes_with_the_served_library_and_keeps_to_the_
     from django.utils import timezone
 
     now = timezone.now()
-    for hours_ago, status in ((30, "SUCCESS"), (20, "FAILURE"), (3, "SUCCESS")):
+    runs = [(30, "SUCCESS", 2), (20, "FAILURE", 2), (3, "SUCCESS", 0.004), (2, "SUCCESS", 0.006)]
+    for hours_ago, status, seconds in runs:
         sent = now - timedelta(hours=hours_ago)
         TaskRun.objects.create(
             id=f"chart-{hours_ago}",
@@ -176,14 +179,47 @@ def test_the_task_page_charts_outcomes_with_the_served_library_and_keeps_to_the_
             status=status,
             created_at=sent,
             started_at=sent,
-            finished_at=sent + timedelta(seconds=2),
+            finished_at=sent + timedelta(seconds=seconds),
         )
     staff_user("ada", demo_site, "view_taskrun", "start_task")
     log_in(page, production_server, "ada")
     open_task(page, "dummy_task")
     insight = page.locator("#insight")
     expect(insight).to_contain_text("Last 7 days")
-    expect(insight.locator("tbody tr").nth(1)).to_contain_text("67 %")
+    expect(insight.locator("tbody tr").nth(1)).to_contain_text("75 %")
     expect(page.locator("#ts-chart canvas")).to_have_count(1)  # drawn by uPlot
-    expect(page.locator("#ts-chart .u-legend")).to_contain_text("Failed")
+    day, week = (page.get_by_role("button", name=name) for name in ("Last 24 h", "Last 7 days"))
+    legend = page.locator(".ts-legend")
+
+    # The last 24 hours by default, by the hour; the legend has the totals before any hover.
+    expect(day).to_have_attribute("aria-pressed", "true")
+    expect(legend.locator("[data-series=succeeded]")).to_have_text("Succeeded 2")
+    expect(legend.locator("[data-series=failed]")).to_have_text("Failed 1")
+    expect(page.locator("figcaption")).to_contain_text("Runs per hour, last 24 hours")
+    axes = "document.getElementById('ts-chart').uplot.axes.map(axis => axis._values)"
+    times, counts, durations = page.evaluate(axes)
+    assert all(re.fullmatch(r"\d\d:\d\d(\n\d{4}-\d\d-\d\d)?", label) for label in times), times
+    assert any("\n" in label for label in times)  # the date, once a day
+    assert all(re.fullmatch(r"\d+", label) for label in counts), counts
+    assert len(set(durations)) == len(durations), durations  # no "1 ms, 1 ms"
+    assert all(re.fullmatch(r"\d+(\.\d)? (ms|s|min|h)", label) for label in durations), durations
+
+    # Hovering names the hour, in ISO form on a 24-hour clock.
+    page.locator("#ts-chart").scroll_into_view_if_needed()
+    box = page.locator("#ts-chart .u-over").bounding_box()
+    assert box
+    page.mouse.move(box["x"] + box["width"] - 5, box["y"] + box["height"] / 2)
+    expect(legend.locator("[data-series=time]")).to_have_text(
+        re.compile(r"\d{4}-\d\d-\d\d \d\d:00 – \d\d:00")
+    )
+    page.mouse.move(0, 0)
+
+    week.click()
+    expect(week).to_have_attribute("aria-pressed", "true")
+    expect(day).to_have_attribute("aria-pressed", "false")
+    expect(legend.locator("[data-series=succeeded]")).to_have_text("Succeeded 3")
+    expect(legend.locator("[data-series=failed]")).to_have_text("Failed 1")
+    expect(page.locator("figcaption")).to_contain_text("Runs per 4 hours, last 7 days")
+    times = page.evaluate(axes)[0]
+    assert all(re.fullmatch(r"(\d\d:\d\d\n)?\d{4}-\d\d-\d\d|\d\d:\d\d", t) for t in times), times
     assert read_csp_violations(page) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from lime_task import task
 from lime_task.status import Origin
-from limepkg_task_starter.models import Application, AuditEntry, TaskRun
+from limepkg_task_starter.models import Application, AuditEntry, ScheduleDeclaration, TaskRun
 from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
 
 TASK_PAGE = f"/admin/task-starter/demo/tasks/{DUMMY}/"
@@ -351,3 +352,53 @@ def test_without_the_start_permission_the_refusal_comes_before_any_field_error(
         reminders_page, {"editor": "form", "param-customer_ids": "[3,", "run_as": "self"}
     )
     assert response.status_code == 403
+
+
+def test_the_task_list_takes_the_whole_width_and_marks_scheduled_tasks(
+    starter: Client, a_schedule: ScheduleDeclaration
+) -> None:
+    page = starter.get("/admin/task-starter/demo/").content.decode()
+    assert 'id="nav-sidebar"' not in page
+    scheduled = f'href="/admin/task-starter/demo/tasks/{DUMMY}/#schedules"'
+    assert page.count("Scheduled</a>") == 1 and scheduled in page
+
+
+def test_a_disabled_schedule_is_not_marked(
+    starter: Client, a_schedule: ScheduleDeclaration
+) -> None:
+    a_schedule.periodic_task.enabled = False
+    a_schedule.periodic_task.save()
+    assert "Scheduled</a>" not in starter.get("/admin/task-starter/demo/").content.decode()
+
+
+def test_the_cancel_confirmation_is_a_red_button_and_run_again_is_not(
+    pages_application: Application, a_run: TaskRun
+) -> None:
+    client = Client()
+    client.force_login(
+        make_user("op", perms=("view", "start", "cancel"), applications=(pages_application,))
+    )
+    TaskRun.objects.filter(id=a_run.id).update(status="STARTED")
+    cancel = client.get(f"/admin/task-starter/runs/{a_run.id}/cancel/").content.decode()
+    assert 'class="button ts-danger">Cancel the run</button>' in cancel
+    rerun = client.get(f"/admin/task-starter/runs/{a_run.id}/rerun/").content.decode()
+    assert 'class="button default">Run again</button>' in rerun
+
+
+def test_the_history_menu_and_the_runs_menu_name_their_actions_alike(
+    pages_application: Application, a_run: TaskRun
+) -> None:
+    client = Client()
+    client.force_login(
+        make_user("op", perms=("view", "start", "cancel"), applications=(pages_application,))
+    )
+    TaskRun.objects.filter(id=a_run.id).update(status="STARTED")
+
+    def items(url: str) -> list[str]:
+        page = client.get(url).content.decode()
+        menu = page[page.index('<details class="ts-menu"') : page.index("</details>")]
+        return re.findall(r">([^<>]+)</(?:a|button)>", menu)
+
+    shared = ["View info", "Run again…", "Cancel…", "Copy task id", "Copy arguments"]
+    assert items(TASK_PAGE) == [*shared, "Fill the form with these arguments"]
+    assert items("/admin/task-starter/demo/runs/") == shared

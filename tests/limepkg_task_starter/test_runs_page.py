@@ -264,3 +264,32 @@ def test_a_cursor_the_database_cannot_hold_starts_at_the_newest(
     response = viewer.get(PAGE, {"before": before})
     assert response.status_code == 200
     assert shown(response) == [run.id]
+
+
+def test_the_status_filter_says_cancelled_as_the_rows_do(viewer: Client) -> None:
+    page = viewer.get(PAGE).content.decode()
+    assert '<option value="REVOKED">Cancelled</option>' in page
+    assert "Revoked" not in page
+
+
+def test_a_running_run_shows_how_long_it_has_run_so_far(
+    viewer: Client, pages_application: Application
+) -> None:
+    add_run(
+        pages_application,
+        id="running",
+        status="STARTED",
+        created_at=timezone.now() - timedelta(seconds=95),
+        started_at=timezone.now() - timedelta(seconds=90),
+    )
+    page = viewer.get(PAGE).content.decode()
+    assert ">1 min 30 s so far</td>" in page or ">1 min 31 s so far</td>" in page
+
+
+def test_retrying_waits_for_a_ticked_run_and_one_box_ticks_them_all(
+    viewer: Client, pages_application: Application
+) -> None:
+    add_run(pages_application, status="FAILURE")
+    page = viewer.get(PAGE).content.decode()
+    assert 'id="retry-selected" disabled>Retry selected failed runs</button>' in page
+    assert '<input type="checkbox" id="select-failed" disabled> Select all failed runs' in page

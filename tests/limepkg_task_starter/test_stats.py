@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,8 @@ from django.utils import timezone
 from limepkg_task_starter import selectors
 from limepkg_task_starter.models import Application, TaskRun, TaskStatsHour
 from limepkg_task_starter.services.stats import stats_rollup
-from limepkg_task_starter.stats import Outcomes, bucket_middle, bucket_of
+from limepkg_task_starter.stats import Outcomes, bucket_middle, bucket_of, group_hours
+from limepkg_task_starter.templatetags.task_starter import duration
 from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
 
 NOW = timezone.now().replace(minute=30, second=0, microsecond=0)
@@ -125,3 +126,35 @@ def test_the_task_page_has_the_numbers_and_the_charts_data(history: Application)
     page = client.get(f"/admin/task-starter/demo/tasks/{DUMMY}/").content.decode()
     assert "Last 7 days</th><td>7</td><td>71 %</td>" in page
     assert 'id="ts-chart-data"' in page and "uPlot.iife.min" in page
+
+
+def test_the_chart_has_the_day_by_the_hour_and_the_week_in_wider_bins(
+    history: Application,
+) -> None:
+    client = Client()
+    client.force_login(make_user("viewer", perms=("view",), applications=(history,)))
+    chart = client.get(f"/admin/task-starter/demo/tasks/{DUMMY}/").context["chart"]
+    day, week = chart["day"], chart["week"]
+    assert len(day["start"]) == 24 and day["width"] == 3600
+    assert (sum(day["succeeded"]), sum(day["failed"])) == (1, 2)
+    assert week["width"] == 4 * 3600 and len(week["start"]) in (42, 43)
+    assert (sum(week["succeeded"]), sum(week["failed"])) == (5, 2)
+    busiest = week["succeeded"].index(4)
+    assert week["p50"][busiest] == pytest.approx(1, rel=0.2)
+
+
+def test_grouped_hours_add_up_and_start_on_the_bins_boundary() -> None:
+    start = datetime(2026, 11, 30, 1, tzinfo=UTC)
+    hours = []
+    for offset in range(10):
+        outcomes = Outcomes()
+        outcomes.add_run("SUCCESS", 1.0)
+        hours.append((start + timedelta(hours=offset), outcomes))
+    bins = group_hours(hours, width=4)
+    assert [hour.hour for hour, _ in bins] == [1, 4, 8]
+    assert [outcomes.succeeded for _, outcomes in bins] == [3, 4, 3]
+
+
+def test_a_duration_under_a_millisecond_is_not_called_zero() -> None:
+    assert duration(0.0004) == "< 1 ms"
+    assert duration(0.0015) == "2 ms"
