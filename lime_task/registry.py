@@ -11,6 +11,7 @@ from celery import current_app
 
 from lime_task.decorator import LimeTask
 from lime_task.exceptions import UnknownTaskError
+from lime_task.framework import register_framework_tasks
 from lime_task.schedule import ScheduledTask
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def load_packages(packages: Iterable[str]) -> list[ModuleType]:
     """Import each solution package's ``tasks`` package and the modules it lists.
 
     A package's ``tasks.get_task_modules()`` returns the modules holding its tasks; importing them
-    registers the tasks with Celery, in the web process and in the worker alike.
+    registers the tasks with Celery, in the web process and in the worker alike, and the
+    ``django.tasks`` tasks among them are registered as Celery tasks of their own name.
     """
     modules: list[ModuleType] = []
     for package in packages:
@@ -49,6 +51,8 @@ def load_packages(packages: Iterable[str]) -> list[ModuleType]:
             logger.warning("%s.tasks has no get_task_modules(): no tasks loaded", package)
             continue
         modules.extend(get_modules())
+    for module in modules:
+        register_framework_tasks(module)
     return modules
 
 

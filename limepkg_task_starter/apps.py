@@ -11,6 +11,9 @@ class TaskStarterConfig(AppConfig):
 
     def ready(self) -> None:
         from lime_task.registry import load_packages
-        from limepkg_task_starter import tracking  # noqa: F401 - connects the worker signals
+        from limepkg_task_starter import (  # noqa: F401 - connect their signal receivers
+            task_framework,
+            tracking,
+        )
 
         load_packages(settings.LIME_PACKAGES)

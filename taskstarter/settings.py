@@ -289,6 +289,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # Celery's Django fixup closes every database connection before and after each task unless this
 # is set: a new PostgreSQL connection per task costs more than the task. Recycle them rarely.
 CELERY_DB_REUSE_MAX = 1000
+# Django's task framework (django.tasks; the django-tasks backport on Django 5.2): enqueue()
+# runs on the task handlers and is recorded in the history of TASKS_APPLICATION
+# (limepkg_task_starter.task_framework).
+TASKS = {
+    "default": {
+        "BACKEND": "limepkg_task_starter.task_framework.TaskStarterBackend",
+        "OPTIONS": {"APPLICATION": os.environ.get("TASKS_APPLICATION", "demo")},
+    }
+}
 # Where the task API records runs and reads their status (see lime_task.backend).
 LIME_TASK_BACKEND = "limepkg_task_starter.backend.DatabaseBackend"
 CELERY_BEAT_SCHEDULER = "limepkg_task_starter.scheduler:TaskStarterScheduler"

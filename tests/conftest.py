@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from lime_task import LimeApplication
+from lime_task.registry import load_packages
 from limepkg_task_starter.models import Application
 from taskstarter.celery import app as celery_app
 from tests.support.worker import WorkerProcess, start_worker
@@ -96,4 +97,4 @@ def live_demo_app(transactional_db: None) -> LimeApplication:
 
 
 # Tests send the reference solution's tasks; workers load it through LIME_PACKAGES.
-import tests.reference_solution.tasks  # noqa: E402, F401
+load_packages(["tests.reference_solution"])

@@ -1,11 +1,11 @@
 from lime_task.schedule import CronTab, ScheduledTask, TaskSession
 
-from . import my_tasks
+from . import framework_tasks, my_tasks
 
 
 def get_task_modules():
     """List all task modules that the task handler should register."""
-    return [my_tasks]
+    return [my_tasks, framework_tasks]
 
 
 def register_scheduled_tasks():
