@@ -10,7 +10,7 @@ import inspect
 import json
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +43,8 @@ class Parameter:
     type: str
     required: bool
     default: Any = None
+    # The type hint itself, for a form that reads and checks each field on its own.
+    annotation: Any = field(default=Any, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -70,7 +72,13 @@ def _type_hints(task: LimeTask) -> dict[str, Any]:
 def _type_name(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty or annotation is Any:
         return "any"
+    if typing.get_args(annotation):  # list[int], not the "list" its __name__ gives
+        return str(annotation).replace("typing.", "")
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _annotation(annotation: Any) -> Any:
+    return Any if annotation is inspect.Parameter.empty else annotation
 
 
 def task_parameters(task: LimeTask) -> list[Parameter]:
@@ -82,6 +90,7 @@ def task_parameters(task: LimeTask) -> list[Parameter]:
             type=_type_name(hints.get(p.name, p.annotation)),
             required=p.default is inspect.Parameter.empty,
             default=None if p.default is inspect.Parameter.empty else p.default,
+            annotation=_annotation(hints.get(p.name, p.annotation)),
         )
         for p in _signature_parameters(task)
         if p.kind in named
