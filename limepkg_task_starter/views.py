@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -31,15 +30,12 @@ from lime_task.routing import all_queue_names
 from lime_task.status import Origin
 from limepkg_task_starter import monitoring, selectors
 from limepkg_task_starter.arguments import (
-    FIELD_PREFIX,
     ArgumentsError,
-    Parameter,
     TypedArguments,
     default_arguments,
-    form_arguments,
     task_parameters,
 )
-from limepkg_task_starter.forms import RunFilterForm
+from limepkg_task_starter.forms import RunFilterForm, StartForm
 from limepkg_task_starter.models import Application, TaskRun
 from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
@@ -143,8 +139,7 @@ def _task_page(
     errors: list[str] | None = None,
     status: int = 200,
     editor: str | None = None,
-    form_values: dict[str, Any] | None = None,
-    field_errors: dict[str, str] | None = None,
+    form: StartForm | None = None,
 ) -> HttpResponse:
     task = get_task(task_name)
     can_view_runs = request.user.has_perm(VIEW_RUNS)
@@ -164,23 +159,10 @@ def _task_page(
     stats = selectors.stats_of_hours(hours) if can_view_runs else None
     parameters = task_parameters(task)
     editor = editor or request.GET.get("editor") or ("form" if parameters else "json")
-    if editor not in EDITORS:
+    if editor not in EDITORS or not parameters:
         editor = "json"
-    field_errors = field_errors or {}
-    fields = [
-        ParameterField(
-            parameter=parameter,
-            value=_shown_value(
-                parameter,
-                form_values[parameter.name]
-                if form_values is not None and parameter.name in form_values
-                else prefill.get(parameter.name, parameter.default),
-                typed=form_values is not None and parameter.name in form_values,
-            ),
-            error=field_errors.get(parameter.name, ""),
-        )
-        for parameter in parameters
-    ]
+    if form is None:
+        form = StartForm(parameters=parameters, values=prefill)
     impersonate = application.impersonate_user
     return render(
         request,
@@ -193,7 +175,7 @@ def _task_page(
             task_name=task_name,
             description=(inspect.getdoc(task.run) or "").strip(),
             parameters=parameters,
-            fields=fields,
+            form=form,
             editor=editor,
             arguments_text=arguments_text,
             errors=errors or [],
@@ -238,31 +220,26 @@ def task_detail(
 
     impersonate = request.POST.get("run_as") == starting.RunAs.IMPERSONATION_USER
     arguments: Any
+    form: StartForm | None = None
     if request.POST.get("editor") == "form":
-        task = get_task(task_name)
-        arguments, unreadable = form_arguments(task, request.POST)
-        posted = {
-            parameter.name: request.POST.get(FIELD_PREFIX + parameter.name, "")
-            for parameter in task_parameters(task)
-        }
+        form = StartForm(request.POST, parameters=task_parameters(get_task(task_name)))
+        readable = form.is_valid()
+        arguments = form.arguments()
         arguments_text = json.dumps(arguments, indent=2)
-        if unreadable and request.user.has_perm(START):  # a refusal of the start comes first
+        if not readable and request.user.has_perm(START):  # a refusal of the start comes first
             return _task_page(
                 request,
                 site,
                 application,
                 task_name,
                 arguments_text=arguments_text,
-                errors=[],
                 status=HTTPStatus.BAD_REQUEST,
                 editor="form",
-                form_values=posted,
-                field_errors=unreadable,
+                form=form,
             )
     else:
         arguments_text = request.POST.get("arguments", "")
         arguments = TypedArguments(arguments_text)
-        posted = None
     try:
         run = starting.run_start(
             actor=request.user,
@@ -273,36 +250,12 @@ def task_detail(
             origin=Origin.PAGE,
         )
     except REFUSALS as error:
-        return _refused(
-            request, site, application, task_name, error, arguments_text, form_values=posted
-        )
+        return _refused(request, site, application, task_name, error, arguments_text, form=form)
     _announce(request, run)
     return HttpResponseRedirect(request.path)
 
 
 EDITORS = ("form", "json")
-
-
-@dataclass(frozen=True)
-class ParameterField:
-    """One input of the parameter form: the parameter, what the input shows, its error."""
-
-    parameter: Parameter
-    value: Any
-    error: str = ""
-
-    @property
-    def input_id(self) -> str:
-        return FIELD_PREFIX + self.parameter.name
-
-
-def _shown_value(parameter: Parameter, value: Any, *, typed: bool) -> Any:
-    """What an input shows: as typed after a refusal, else the value in the input's terms."""
-    if typed or parameter.kind in ("number", "text"):
-        return "" if value is None else value
-    if parameter.kind == "checkbox":
-        return bool(value) if not isinstance(value, str) else value == "on"
-    return "" if value is None and parameter.required else json.dumps(value)
 
 
 def _refused(
@@ -312,7 +265,7 @@ def _refused(
     task_name: str,
     error: Exception,
     arguments_text: str | None = None,
-    form_values: dict[str, Any] | None = None,
+    form: StartForm | None = None,
 ) -> HttpResponse:
     """Every refused start, from any page: the task page again with what is wrong said above
     the form, or at the parameter it is about (and what was typed kept), answered with the
@@ -321,13 +274,8 @@ def _refused(
     if status == HTTPStatus.NOT_FOUND or task_name not in registered_tasks():
         raise Http404(" ".join(refusal_messages(error)))
     messages_ = refusal_messages(error)
-    field_errors: dict[str, str] = {}
-    if form_values is not None and isinstance(error, ArgumentsError):
-        # Said at the argument's own field, not again above the form.
-        field_errors = {
-            name: text for name, text in error.by_argument.items() if name in form_values
-        }
-        messages_ = [text for text in messages_ if text not in field_errors.values()]
+    if form is not None and isinstance(error, ArgumentsError):
+        messages_ = form.refuse(error)  # said at the argument's own field, not again above
     return _task_page(
         request,
         site,
@@ -336,9 +284,8 @@ def _refused(
         arguments_text=arguments_text,
         errors=messages_,
         status=status,
-        editor="form" if form_values is not None else "json",
-        form_values=form_values,
-        field_errors=field_errors,
+        editor="form" if form is not None else "json",
+        form=form,
     )
 
 

@@ -30,28 +30,6 @@ document.addEventListener("click", (event) => {
     });
     return;
   }
-  const toEditor = event.target.closest("[data-copy-arguments]");
-  if (toEditor) {
-    const value = JSON.parse(toEditor.dataset.copyArguments);
-    const field = document.getElementById("arguments");
-    if (field) {
-      field.value = JSON.stringify(value === null ? {} : value, null, 2);
-      field.focus();
-      field.scrollIntoView({ block: "center" });
-    } else if (value && typeof value === "object" && !Array.isArray(value)) {
-      // The parameter form: each value into its own input.
-      Object.entries(value).forEach(([name, item]) => {
-        const input = document.getElementById(`param-${name}`);
-        if (!input) return;
-        if (input.type === "checkbox") input.checked = Boolean(item);
-        else if (input.dataset.kind === "json") input.value = JSON.stringify(item);
-        else input.value = item === null ? "" : String(item);
-      });
-      document.querySelector(".ts-param input, .ts-param textarea")?.focus();
-    }
-    closeMenu(toEditor);
-    return;
-  }
   // A click outside an open action menu closes it.
   document.querySelectorAll("details.ts-menu[open]").forEach((menu) => {
     if (!menu.contains(event.target)) menu.open = false;
