@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
@@ -18,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -43,9 +45,11 @@ from limepkg_task_starter.services import cancelling, starting
 
 TASKS_PER_PAGE = 100
 STARTED = "Started {task} as {user}."
+VIEW_NEW_RUN = "View the run"
 NOT_SENT = "{task} was not sent: {reason} It is recorded in the history."
 CANCELLED = "Cancelled {task}."
-RETRIED = "Started {count} run{plural} again."
+RETRIED = "Started {count} run{plural} again:"
+RETRIED_ALREADY = "{task} ({run}) was not started again: it was retried already, as {link}."
 RETRY_REFUSED = "{task} ({run}) was not started again: {reason}"
 NOTHING_SELECTED = "Select the runs to retry first."
 MAX_RETRY = 100
@@ -252,7 +256,7 @@ def task_detail(
     except REFUSALS as error:
         return _refused(request, site, application, task_name, error, arguments_text, form=form)
     _announce(request, run)
-    return HttpResponseRedirect(request.path)
+    return HttpResponseRedirect(_at_row(request.path, run))
 
 
 EDITORS = ("form", "json")
@@ -290,11 +294,37 @@ def _refused(
 
 
 def _announce(request: HttpRequest, run: TaskRun) -> None:
+    """Say how a start went, with a link to the new run."""
     task = run.task_name.rsplit(".", 1)[-1]
+    link = format_html(
+        ' <a href="{}" class="ts-new-run">{}</a>',
+        reverse("admin:task_starter:run_info", kwargs={"run_id": run.id}),
+        VIEW_NEW_RUN,
+    )
     if run.sent:
-        messages.success(request, STARTED.format(task=task, user=run.run_as))
+        messages.success(
+            request, format_html("{}{}", STARTED.format(task=task, user=run.run_as), link)
+        )
     else:
-        messages.error(request, NOT_SENT.format(task=task, reason=run.reason))
+        messages.error(
+            request, format_html("{}{}", NOT_SENT.format(task=task, reason=run.reason), link)
+        )
+
+
+def _at_row(url: str, run: TaskRun) -> str:
+    """A page that lists runs, scrolled to the row of ``run`` (highlighted by the page)."""
+    return f"{url.split('#', 1)[0]}#run-{run.id}"
+
+
+def _landing(request: HttpRequest, run: TaskRun, fallback: str) -> str:
+    """Where a new run is shown after Run again or Run now: the page the action came from,
+    at the new run's row; but the new run's own View info when it came from the old run's."""
+    back = _back_to(request, fallback)
+    if run.rerun_of_id is not None:
+        old_info = reverse("admin:task_starter:run_info", kwargs={"run_id": run.rerun_of_id})
+        if urlsplit(back).path == old_info:
+            return reverse("admin:task_starter:run_info", kwargs={"run_id": run.id})
+    return _at_row(back, run)
 
 
 @require_GET
@@ -351,7 +381,7 @@ def _start_and_go_back(
         "admin:task_starter:task_detail",
         kwargs={"app_name": application.name, "task_name": task_name},
     )
-    return HttpResponseRedirect(_back_to(request, task_page))
+    return HttpResponseRedirect(_landing(request, run, task_page))
 
 
 @require_http_methods(["GET", "POST"])
@@ -391,6 +421,7 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
             title=f"Run {run.id}",
             task_title=run.task_name.rsplit(".", 1)[-1],
             run=run,
+            reruns=selectors.reruns_of(run=run),
             application=run.application,
             can_view_traceback=request.user.has_perm(VIEW_TRACEBACK),
             can_start=request.user.has_perm(START),
@@ -559,10 +590,13 @@ def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpR
             confirm_label=f"Retry {count} run{'s' if count != 1 else ''}",
             application=application,
         )
-    started = 0
+    started: list[TaskRun] = []
     for run in runs:
+        if run.retried_as:  # type: ignore[attr-defined]  # selectors.with_retry
+            messages.warning(request, _retried_already(run))
+            continue
         try:
-            starting.run_rerun(actor=request.user, run=run)
+            started.append(starting.run_rerun(actor=request.user, run=run))
         except REFUSALS as error:
             messages.error(
                 request,
@@ -572,11 +606,39 @@ def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpR
                     reason=" ".join(refusal_messages(error)),
                 ),
             )
-        else:
-            started += 1
-    if started:
-        messages.success(request, RETRIED.format(count=started, plural="s" if started != 1 else ""))
-    return HttpResponseRedirect(back)
+    if not started:
+        return HttpResponseRedirect(back)
+    count = len(started)
+    links = format_html_join(
+        ", ",
+        '<a href="{}">{}</a>',
+        (
+            (reverse("admin:task_starter:run_info", kwargs={"run_id": new.id}), new.id[:8])
+            for new in started
+        ),
+    )
+    messages.success(
+        request, format_html("{} {}", RETRIED.format(count=count, plural=_plural(count)), links)
+    )
+    return HttpResponseRedirect(_at_row(back, started[0]))
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _retried_already(run: TaskRun) -> str:
+    new = run.retried_as  # type: ignore[attr-defined]  # selectors.with_retry
+    return format_html(
+        RETRIED_ALREADY,
+        task=run.task_name.rsplit(".", 1)[-1],
+        run=run.id[:8],
+        link=format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:task_starter:run_info", kwargs={"run_id": new}),
+            new[:8],
+        ),
+    )
 
 
 # --- The runs page ----------------------------------------------------------------------------

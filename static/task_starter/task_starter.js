@@ -1,4 +1,5 @@
-// Task starter: copy buttons, action menus that survive live refreshes, times in the viewer's zone.
+// Task starter: copy buttons, action menus that survive live refreshes, the new run's row marked,
+// times in the viewer's zone.
 "use strict";
 
 function copyToClipboard(text) {
@@ -84,7 +85,23 @@ document.addEventListener("htmx:afterSettle", (event) => {
   });
   showTimes(event.target);
   announceChanges();
+  highlightNewRun();
 });
+
+// After a start, the page's address ends in #run-<id>: that row is marked and brought into
+// view, and marked again when a live refresh replaces the rows.
+let scrolledToNewRun = false;
+function highlightNewRun() {
+  if (!window.location.hash.startsWith("#run-")) return;
+  const row = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+  if (!row) return;
+  row.classList.add("ts-new");
+  if (!scrolledToNewRun) {
+    scrolledToNewRun = true;
+    row.scrollIntoView({ block: "center" });
+  }
+}
+document.addEventListener("DOMContentLoaded", highlightNewRun);
 
 // Times arrive in UTC; show them in the viewer's time zone, one format everywhere
 // ("2026-11-23 13:05:09 CET"), with how long ago below.

@@ -8,7 +8,9 @@ import json
 import pytest
 from playwright.sync_api import Page, expect
 
+from lime_task.status import Origin
 from limepkg_task_starter.models import Application, TaskRun
+from limepkg_task_starter.services import starting
 from tests.browser.conftest import log_in, read_csp_violations, staff_user
 from tests.support.worker import WorkerProcess
 
@@ -38,6 +40,12 @@ def test_start_watch_rerun_and_inspect(
     page.fill("#arguments", '{"number": 3, "numberx": 4}')
     page.click("text=Start task as logged in user")
     expect(page.locator(".messagelist")).to_contain_text("Started dummy_task as ada.")
+    # The message links the run; its row is marked and in view.
+    started = TaskRun.objects.get()
+    expect(page.locator(".messagelist a")).to_have_attribute(
+        "href", f"/admin/task-starter/runs/{started.id}/"
+    )
+    expect(page.locator(f"#run-{started.id}.ts-new")).to_be_in_viewport()
     # Pending → Success with no reload: the row polls itself.
     expect(page.locator(STATUS)).to_have_text("Success", timeout=20_000)
     expect(page.locator("#history tbody tr:first-child .ts-result")).to_have_text("60")
@@ -65,6 +73,34 @@ def test_start_watch_rerun_and_inspect(
     expect(page.locator(".ts-info")).to_contain_text(first.id)
     expect(page.locator(".ts-info")).to_contain_text("60")
     expect(page.locator(".ts-info")).to_contain_text(worker.hostname)
+
+
+def test_run_again_from_view_info_lands_on_the_new_run(
+    page: Page, production_server, worker: WorkerProcess, demo_site: Application
+) -> None:
+    ada = staff_user("ada", demo_site, "view_taskrun", "start_task")
+    old = starting.run_start(
+        actor=ada,
+        application=demo_site,
+        task_name="solution_demo.tasks.my_tasks.dummy_task",
+        arguments={"number": 2},
+        origin=Origin.API,
+    )
+    log_in(page, production_server, "ada")
+    page.goto(f"{production_server.url}/admin/task-starter/runs/{old.id}/")
+    page.click("text=Run again…")
+    page.get_by_role("button", name="Run again").click()
+
+    new = TaskRun.objects.get(rerun_of=old)
+    page.wait_for_url(f"**/admin/task-starter/runs/{new.id}/")
+    info = page.locator(".ts-info")
+    expect(info).to_contain_text(new.id)
+    expect(info).to_contain_text(f"Run again of {old.id}")
+    expect(info.locator(".ts-status").first).to_have_text("Success", timeout=20_000)
+
+    info.locator(f"a[href$='/runs/{old.id}/']").click()
+    expect(page.locator(".ts-reruns")).to_contain_text(new.id)
+    expect(page.locator(".ts-reruns .ts-status")).to_have_text("Success")
 
 
 def test_the_parameter_form_starts_a_task_and_marks_a_wrong_field(

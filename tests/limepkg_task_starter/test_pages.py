@@ -177,6 +177,48 @@ def test_rerun_starts_a_linked_run_with_the_same_arguments(starter: Client, a_ru
     assert AuditEntry.objects.get().action == "rerun"
 
 
+def test_start_lands_on_the_new_row_and_its_message_links_the_run(starter: Client) -> None:
+    response = starter.post(TASK_PAGE, {"arguments": "{}", "run_as": "self"})
+    run = TaskRun.objects.get()
+    assert response["Location"] == f"{TASK_PAGE}#run-{run.id}"
+    page = starter.get(response["Location"]).content.decode()
+    assert (
+        f'Started dummy_task as ada. <a href="/admin/task-starter/runs/{run.id}/" '
+        'class="ts-new-run">View the run</a>'
+    ) in page
+    assert f'<tr id="run-{run.id}" class="ts-run">' in page
+
+
+def test_run_again_from_view_info_lands_on_the_new_runs_view_info(
+    starter: Client, a_run: TaskRun
+) -> None:
+    old_info = f"/admin/task-starter/runs/{a_run.id}/"
+    response = starter.post(f"{old_info}rerun/", {"next": old_info})
+    rerun = TaskRun.objects.get(rerun_of=a_run)
+    assert response["Location"] == f"/admin/task-starter/runs/{rerun.id}/"
+    new_page = starter.get(response["Location"]).content.decode()
+    assert f'Run again of <a href="{old_info}">{a_run.id}</a>' in new_page
+    old_page = starter.get(old_info).content.decode()
+    assert '<th scope="row">Retried</th>' in old_page
+    assert f'→ <a href="/admin/task-starter/runs/{rerun.id}/">{rerun.id}</a>' in old_page
+
+
+def test_run_again_from_a_list_lands_there_on_the_new_row(starter: Client, a_run: TaskRun) -> None:
+    response = starter.post(f"/admin/task-starter/runs/{a_run.id}/rerun/", {"next": TASK_PAGE})
+    rerun = TaskRun.objects.get(rerun_of=a_run)
+    assert response["Location"] == f"{TASK_PAGE}#run-{rerun.id}"
+    history = starter.get(f"{TASK_PAGE}history/").content.decode()
+    assert f'Retried → <a href="/admin/task-starter/runs/{rerun.id}/"' in history
+
+
+def test_run_now_lands_on_the_new_row(impersonator: Client, a_schedule) -> None:
+    response = impersonator.post(
+        f"/admin/task-starter/schedules/{a_schedule.id}/run-now/", {"next": TASK_PAGE}
+    )
+    run = TaskRun.objects.get()
+    assert response["Location"] == f"{TASK_PAGE}#run-{run.id}"
+
+
 def test_the_history_polls_as_one_table_until_every_run_completes(
     starter: Client, a_run: TaskRun
 ) -> None:
