@@ -131,6 +131,8 @@
     json.value = JSON.stringify(formToObject(), null, 2);
     show("json");
     json.focus();
+    json.setSelectionRange(0, 0); // from its first line, not scrolled to the end
+    json.scrollTop = 0;
   }
 
   form.addEventListener("click", (event) => {

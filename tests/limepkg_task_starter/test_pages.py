@@ -68,7 +68,8 @@ def test_task_page_prefills_defaults_and_lists_parameters(starter: Client) -> No
     page = starter.get(TASK_PAGE).content.decode()  # the parameter form, by default
     assert '<input type="text" name="param-number" value="5" data-kind="number"' in page
     assert 'name="param-numberx" value="10"' in page
-    assert "<code>numberx</code></td><td><code>int</code>" in page
+    assert "<code>int</code>, default <code>10</code>" in page  # the form's rows list them
+    assert "<h2>Parameters</h2>" not in page
     assert '<div class="ts-editor" data-editor-pane="json" hidden>' in page  # a click away
     raw = starter.get(TASK_PAGE, {"editor": "json"}).content.decode()  # the raw JSON editor
     assert "&quot;number&quot;: 5" in raw and "&quot;numberx&quot;: 10" in raw
@@ -84,6 +85,14 @@ def test_the_parameter_form_starts_with_its_values_converted(starter: Client) ->
     run = TaskRun.objects.get()
     assert run.arguments == {"number": 7}  # numberx left empty: its default applies
     assert run.kwargs == {"number": 7}
+
+
+def test_who_may_not_start_sees_the_parameters_listed(pages_application: Application) -> None:
+    viewer = Client()
+    viewer.force_login(make_user("viewer", perms=("view",), applications=(pages_application,)))
+    page = viewer.get(TASK_PAGE).content.decode()
+    assert "<code>numberx</code></td><td><code>int</code>" in page
+    assert 'name="param-number"' not in page
 
 
 def test_a_refused_field_is_marked_and_described_and_the_rest_kept(starter: Client) -> None:
