@@ -53,8 +53,6 @@ class Parameter:
 
 
 FORM_INPUTS = {"bool": "checkbox", "int": "number", "float": "number", "str": "text"}
-FIELD_PREFIX = "param-"
-NOT_JSON_FIELD = "{name}: not valid JSON ({error})."
 
 
 def _signature_parameters(task: LimeTask) -> list[inspect.Parameter]:
@@ -217,30 +215,3 @@ def named_arguments(task: LimeTask, args: list[Any], kwargs: dict[str, Any]) -> 
     """Positional and keyword arguments of a send, by name."""
     names = [p.name for p in task_parameters(task)]
     return {**dict(zip(names, args, strict=False)), **kwargs}
-
-
-def form_arguments(task: LimeTask, posted: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """Arguments from the parameter form (one field per parameter, ``param-<name>``), as JSON
-    values, and what could not be read, by parameter. An empty optional field is left out so
-    its default applies; numbers and text go to the check as typed, which converts or refuses
-    them with the parameter named."""
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for parameter in task_parameters(task):
-        field = FIELD_PREFIX + parameter.name
-        if parameter.kind == "checkbox":
-            values[parameter.name] = posted.get(field) == "on"
-            continue
-        raw = str(posted.get(field, ""))
-        if raw == "" and not parameter.required:
-            continue
-        if parameter.kind == "json":
-            try:
-                values[parameter.name] = decode_arguments(raw)
-            except ArgumentsError as error:
-                errors[parameter.name] = NOT_JSON_FIELD.format(
-                    name=parameter.name, error=error.messages[0]
-                )
-            continue
-        values[parameter.name] = raw
-    return values, errors
