@@ -199,11 +199,22 @@ def _example_text(annotation: Any) -> str:
     return json.dumps(example)
 
 
-@lru_cache(maxsize=1024)
 def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
     try:
+        return _cached_adapter(annotation)
+    except TypeError:  # unhashable, as Annotated[int, {"a": "dict"}]: built each time
+        return _new_adapter(annotation)
+
+
+@lru_cache(maxsize=1024)
+def _cached_adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    return _new_adapter(annotation)
+
+
+def _new_adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    try:
         return TypeAdapter(annotation, config=ConfigDict(allow_inf_nan=False))
-    except (PydanticSchemaGenerationError, PydanticUserError, TypeError):
+    except (PydanticSchemaGenerationError, PydanticUserError):
         return None  # a type pydantic cannot check alone: the start policy checks it
 
 

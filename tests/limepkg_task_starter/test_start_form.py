@@ -3,7 +3,7 @@ it does not fit (the start policy checks the whole again: test_pages, test_permi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
@@ -28,6 +28,18 @@ def tagged(app, tags: list[str], limit: int | None = None, extra: dict[str, int]
 
 
 TAGGED = f"{__name__}.tagged"
+
+
+class Opaque:
+    """A type pydantic has no schema for."""
+
+
+@task
+def unusual(app, count: Annotated[int, {"unhashable": "metadata"}], thing: Opaque | None = None):
+    return count
+
+
+UNUSUAL = f"{__name__}.unusual"
 
 
 def read(task_name: str, **typed: str) -> StartForm:
@@ -143,3 +155,10 @@ def test_the_last_values_are_shown_as_they_would_be_typed() -> None:
     )
     tags = StartForm(parameters=task_parameters(get_task(TAGGED)), values={"tags": ["a, b"]})
     assert tags["tags"].value() == '["a, b"]'  # a comma inside an item: JSON, to keep it
+
+
+def test_hints_pydantic_cannot_cache_or_check_alone_are_still_read() -> None:
+    form = read(UNUSUAL, count="3", thing='{"a": 1}')
+    # The start policy checks what the form cannot (and refuses an Opaque it cannot build).
+    assert form.arguments() == {"count": 3, "thing": {"a": 1}}
+    assert error(read(UNUSUAL, count="x"), "count").startswith("“x” is not a whole number.")
