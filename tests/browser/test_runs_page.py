@@ -167,10 +167,13 @@ def test_on_a_phone_nothing_overflows_sideways(
 ) -> None:
     ada = staff_user("ada", ops, "view_taskrun", "start_task", "cancel_run")
     start(ada, ops, "dummy_task", {"number": 123456789, "numberx": 987654321})
-    start(ada, ops, "broken_import", {"path": "/a/very/long/path/" + "segment/" * 20 + "x.csv"})
+    run = start(
+        ada, ops, "broken_import", {"path": "/a/very/long/path/" + "segment/" * 20 + "x.csv"}
+    )
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, production_server, "ada")
-    for path in ("ops/runs/", f"ops/tasks/{DEMO}.dummy_task/", "ops/"):
+    pages = ("ops/runs/", f"ops/tasks/{DEMO}.dummy_task/", "ops/", f"runs/{run.id}/")
+    for path in pages:
         page.goto(f"{production_server.url}/admin/task-starter/{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide at 390 px"
