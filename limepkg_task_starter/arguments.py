@@ -10,7 +10,7 @@ import inspect
 import json
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +43,8 @@ class Parameter:
     type: str
     required: bool
     default: Any = None
+    # The type hint itself, for a form that reads and checks each field on its own.
+    annotation: Any = field(default=Any, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -51,8 +53,6 @@ class Parameter:
 
 
 FORM_INPUTS = {"bool": "checkbox", "int": "number", "float": "number", "str": "text"}
-FIELD_PREFIX = "param-"
-NOT_JSON_FIELD = "{name}: not valid JSON ({error})."
 
 
 def _signature_parameters(task: LimeTask) -> list[inspect.Parameter]:
@@ -70,7 +70,13 @@ def _type_hints(task: LimeTask) -> dict[str, Any]:
 def _type_name(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty or annotation is Any:
         return "any"
+    if typing.get_args(annotation):  # list[int], not the "list" its __name__ gives
+        return str(annotation).replace("typing.", "")
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _annotation(annotation: Any) -> Any:
+    return Any if annotation is inspect.Parameter.empty else annotation
 
 
 def task_parameters(task: LimeTask) -> list[Parameter]:
@@ -82,6 +88,7 @@ def task_parameters(task: LimeTask) -> list[Parameter]:
             type=_type_name(hints.get(p.name, p.annotation)),
             required=p.default is inspect.Parameter.empty,
             default=None if p.default is inspect.Parameter.empty else p.default,
+            annotation=_annotation(hints.get(p.name, p.annotation)),
         )
         for p in _signature_parameters(task)
         if p.kind in named
@@ -214,30 +221,3 @@ def named_arguments(task: LimeTask, args: list[Any], kwargs: dict[str, Any]) -> 
     """Positional and keyword arguments of a send, by name."""
     names = [p.name for p in task_parameters(task)]
     return {**dict(zip(names, args, strict=False)), **kwargs}
-
-
-def form_arguments(task: LimeTask, posted: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """Arguments from the parameter form (one field per parameter, ``param-<name>``), as JSON
-    values, and what could not be read, by parameter. An empty optional field is left out so
-    its default applies; numbers and text go to the check as typed, which converts or refuses
-    them with the parameter named."""
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for parameter in task_parameters(task):
-        field = FIELD_PREFIX + parameter.name
-        if parameter.kind == "checkbox":
-            values[parameter.name] = posted.get(field) == "on"
-            continue
-        raw = str(posted.get(field, ""))
-        if raw == "" and not parameter.required:
-            continue
-        if parameter.kind == "json":
-            try:
-                values[parameter.name] = decode_arguments(raw)
-            except ArgumentsError as error:
-                errors[parameter.name] = NOT_JSON_FIELD.format(
-                    name=parameter.name, error=error.messages[0]
-                )
-            continue
-        values[parameter.name] = raw
-    return values, errors

@@ -9,7 +9,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Min, Q, Sum, TextField, Window
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    TextField,
+    Window,
+)
 from django.db.models.functions import Cast, RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -198,12 +210,29 @@ def exposed_task_names(*, application: Application, search: str = "") -> list[st
     return names
 
 
+def with_retry(runs: QuerySet[TaskRun]) -> QuerySet[TaskRun]:
+    """Runs with their latest rerun's id and status (``retried_as``, ``retried_status``, None
+    if never run again), for "Retried → …"; one subquery each on the rerun_of index."""
+    latest = TaskRun.objects.filter(rerun_of=OuterRef("pk")).order_by("-created_at")
+    return runs.annotate(
+        retried_as=Subquery(latest.values("id")[:1]),
+        retried_status=Subquery(latest.values("status")[:1]),
+    )
+
+
 def history_runs(*, application: Application, task_name: str) -> list[TaskRun]:
     return list(
-        TaskRun.objects.filter(application=application, task_name=task_name, in_history=True)
+        with_retry(
+            TaskRun.objects.filter(application=application, task_name=task_name, in_history=True)
+        )
         .select_related("started_by")
         .order_by("-created_at")[: application.task_history]
     )
+
+
+def reruns_of(*, run: TaskRun) -> list[TaskRun]:
+    """The runs started again from ``run``, oldest first."""
+    return list(run.reruns.order_by("created_at"))
 
 
 def run_for_user(*, user: Any, run_id: str) -> TaskRun | None:
@@ -212,7 +241,9 @@ def run_for_user(*, user: Any, run_id: str) -> TaskRun | None:
     if not _is_run_id(run_id):
         return None
     return (
-        TaskRun.objects.filter(id=run_id, application__in=applications_for_user(user=user))
+        with_retry(
+            TaskRun.objects.filter(id=run_id, application__in=applications_for_user(user=user))
+        )
         .select_related("application", "started_by", "rerun_of", "cancelled_by")
         .first()
     )
@@ -312,7 +343,9 @@ def runs_page(
 ) -> tuple[list[TaskRun], datetime | None]:
     """One page of runs and where the next (older) page starts, or None at the end."""
     runs = list(
-        runs_filtered(application=application, filters=filters, before=before)[: RUNS_PER_PAGE + 1]
+        with_retry(runs_filtered(application=application, filters=filters, before=before))[
+            : RUNS_PER_PAGE + 1
+        ]
     )
     if len(runs) > RUNS_PER_PAGE:
         return runs[:RUNS_PER_PAGE], runs[RUNS_PER_PAGE - 1].created_at
@@ -328,15 +361,17 @@ class RunCounts:
 
 def run_counts(*, application: Application, now: datetime | None = None) -> RunCounts:
     """Running and queued now, failed in the last 24 hours: three counts over the
-    (application, status, created_at) index, never a scan of the application's runs."""
+    (application, status, created_at) index, never a scan of the application's runs.
+
+    A failure that was retried is not counted: its retry is (once, if it fails too)."""
     now = now or timezone.now()
     runs = TaskRun.objects.filter(application=application)
     return RunCounts(
         running=runs.filter(status=State.STARTED).count(),
         queued=runs.filter(status=State.PENDING).count(),
-        failed_last_day=runs.filter(
-            status=State.FAILURE, created_at__gte=now - timedelta(days=1)
-        ).count(),
+        failed_last_day=runs.filter(status=State.FAILURE, created_at__gte=now - timedelta(days=1))
+        .exclude(Exists(TaskRun.objects.filter(rerun_of=OuterRef("pk"))))
+        .count(),
     )
 
 
@@ -348,8 +383,10 @@ def run_task_names(*, application: Application) -> list[str]:
 def runs_by_ids(*, application: Application, run_ids: list[str]) -> list[TaskRun]:
     """The given runs of this application, newest first; ids of others are left out."""
     return list(
-        TaskRun.objects.filter(
-            application=application, id__in=[i for i in run_ids if _is_run_id(i)]
+        with_retry(
+            TaskRun.objects.filter(
+                application=application, id__in=[i for i in run_ids if _is_run_id(i)]
+            )
         )
         .select_related("application", "started_by")
         .order_by("-created_at")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -32,15 +33,12 @@ from lime_task.routing import all_queue_names
 from lime_task.status import Origin, State
 from limepkg_task_starter import monitoring, selectors
 from limepkg_task_starter.arguments import (
-    FIELD_PREFIX,
     ArgumentsError,
-    Parameter,
     TypedArguments,
     default_arguments,
-    form_arguments,
     task_parameters,
 )
-from limepkg_task_starter.forms import RunFilterForm
+from limepkg_task_starter.forms import RunFilterForm, StartForm
 from limepkg_task_starter.models import Application, TaskRun
 from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
@@ -50,9 +48,11 @@ from limepkg_task_starter.stats import group_hours
 TASKS_PER_PAGE = 100
 CHART_WEEK_BIN_HOURS = 4  # 42 bars over 7 days: wide enough to read, fine enough for a burst
 STARTED = "Started {task} as {user}."
+VIEW_NEW_RUN = "View the run"
 NOT_SENT = "{task} was not sent: {reason} It is recorded in the history."
 CANCELLED = "Cancelled {task}."
-RETRIED = "Started {count} run{plural} again."
+RETRIED = "Started {count} run{plural} again:"
+RETRIED_ALREADY = "{task} ({run}) was not started again: it was retried already, as {link}."
 RETRY_REFUSED = "{task} ({run}) was not started again: {reason}"
 NOTHING_SELECTED = "Select the runs to retry first."
 NOT_FAILED = "only failed runs are retried, and it is {status}."
@@ -152,8 +152,7 @@ def _task_page(
     errors: list[str] | None = None,
     status: int = 200,
     editor: str | None = None,
-    form_values: dict[str, Any] | None = None,
-    field_errors: dict[str, str] | None = None,
+    form: StartForm | None = None,
 ) -> HttpResponse:
     task = get_task(task_name)
     can_view_runs = request.user.has_perm(VIEW_RUNS)
@@ -173,23 +172,10 @@ def _task_page(
     stats = selectors.stats_of_hours(hours) if can_view_runs else None
     parameters = task_parameters(task)
     editor = editor or request.GET.get("editor") or ("form" if parameters else "json")
-    if editor not in EDITORS:
+    if editor not in EDITORS or not parameters:
         editor = "json"
-    field_errors = field_errors or {}
-    fields = [
-        ParameterField(
-            parameter=parameter,
-            value=_shown_value(
-                parameter,
-                form_values[parameter.name]
-                if form_values is not None and parameter.name in form_values
-                else prefill.get(parameter.name, parameter.default),
-                typed=form_values is not None and parameter.name in form_values,
-            ),
-            error=field_errors.get(parameter.name, ""),
-        )
-        for parameter in parameters
-    ]
+    if form is None:
+        form = StartForm(parameters=parameters, values=prefill)
     impersonate = application.impersonate_user
     return render(
         request,
@@ -202,7 +188,7 @@ def _task_page(
             task_name=task_name,
             description=(inspect.getdoc(task.run) or "").strip(),
             parameters=parameters,
-            fields=fields,
+            form=form,
             editor=editor,
             arguments_text=arguments_text,
             errors=errors or [],
@@ -256,31 +242,26 @@ def task_detail(
 
     impersonate = request.POST.get("run_as") == starting.RunAs.IMPERSONATION_USER
     arguments: Any
+    form: StartForm | None = None
     if request.POST.get("editor") == "form":
-        task = get_task(task_name)
-        arguments, unreadable = form_arguments(task, request.POST)
-        posted = {
-            parameter.name: request.POST.get(FIELD_PREFIX + parameter.name, "")
-            for parameter in task_parameters(task)
-        }
+        form = StartForm(request.POST, parameters=task_parameters(get_task(task_name)))
+        readable = form.is_valid()
+        arguments = form.arguments()
         arguments_text = json.dumps(arguments, indent=2)
-        if unreadable and request.user.has_perm(START):  # a refusal of the start comes first
+        if not readable and request.user.has_perm(START):  # a refusal of the start comes first
             return _task_page(
                 request,
                 site,
                 application,
                 task_name,
                 arguments_text=arguments_text,
-                errors=[],
                 status=HTTPStatus.BAD_REQUEST,
                 editor="form",
-                form_values=posted,
-                field_errors=unreadable,
+                form=form,
             )
     else:
         arguments_text = request.POST.get("arguments", "")
         arguments = TypedArguments(arguments_text)
-        posted = None
     try:
         run = starting.run_start(
             actor=request.user,
@@ -291,36 +272,12 @@ def task_detail(
             origin=Origin.PAGE,
         )
     except REFUSALS as error:
-        return _refused(
-            request, site, application, task_name, error, arguments_text, form_values=posted
-        )
+        return _refused(request, site, application, task_name, error, arguments_text, form=form)
     _announce(request, run)
-    return HttpResponseRedirect(request.path)
+    return HttpResponseRedirect(_at_row(request.path, run))
 
 
 EDITORS = ("form", "json")
-
-
-@dataclass(frozen=True)
-class ParameterField:
-    """One input of the parameter form: the parameter, what the input shows, its error."""
-
-    parameter: Parameter
-    value: Any
-    error: str = ""
-
-    @property
-    def input_id(self) -> str:
-        return FIELD_PREFIX + self.parameter.name
-
-
-def _shown_value(parameter: Parameter, value: Any, *, typed: bool) -> Any:
-    """What an input shows: as typed after a refusal, else the value in the input's terms."""
-    if typed or parameter.kind in ("number", "text"):
-        return "" if value is None else value
-    if parameter.kind == "checkbox":
-        return bool(value) if not isinstance(value, str) else value == "on"
-    return "" if value is None and parameter.required else json.dumps(value)
 
 
 def _refused(
@@ -330,7 +287,7 @@ def _refused(
     task_name: str,
     error: Exception,
     arguments_text: str | None = None,
-    form_values: dict[str, Any] | None = None,
+    form: StartForm | None = None,
 ) -> HttpResponse:
     """Every refused start, from any page: the task page again with what is wrong said above
     the form, or at the parameter it is about (and what was typed kept), answered with the
@@ -339,13 +296,8 @@ def _refused(
     if status == HTTPStatus.NOT_FOUND or task_name not in registered_tasks():
         raise Http404(" ".join(refusal_messages(error)))
     messages_ = refusal_messages(error)
-    field_errors: dict[str, str] = {}
-    if form_values is not None and isinstance(error, ArgumentsError):
-        # Said at the argument's own field, not again above the form.
-        field_errors = {
-            name: text for name, text in error.by_argument.items() if name in form_values
-        }
-        messages_ = [text for text in messages_ if text not in field_errors.values()]
+    if form is not None and isinstance(error, ArgumentsError):
+        messages_ = form.refuse(error)  # said at the argument's own field, not again above
     return _task_page(
         request,
         site,
@@ -354,18 +306,43 @@ def _refused(
         arguments_text=arguments_text,
         errors=messages_,
         status=status,
-        editor="form" if form_values is not None else "json",
-        form_values=form_values,
-        field_errors=field_errors,
+        editor="form" if form is not None else "json",
+        form=form,
     )
 
 
 def _announce(request: HttpRequest, run: TaskRun) -> None:
+    """Say how a start went, with a link to the new run."""
     task = run.task_name.rsplit(".", 1)[-1]
+    link = format_html(
+        ' <a href="{}" class="ts-new-run">{}</a>',
+        reverse("admin:task_starter:run_info", kwargs={"run_id": run.id}),
+        VIEW_NEW_RUN,
+    )
     if run.sent:
-        messages.success(request, STARTED.format(task=task, user=run.run_as))
+        messages.success(
+            request, format_html("{}{}", STARTED.format(task=task, user=run.run_as), link)
+        )
     else:
-        messages.error(request, NOT_SENT.format(task=task, reason=run.reason))
+        messages.error(
+            request, format_html("{}{}", NOT_SENT.format(task=task, reason=run.reason), link)
+        )
+
+
+def _at_row(url: str, run: TaskRun) -> str:
+    """A page that lists runs, scrolled to the row of ``run`` (highlighted by the page)."""
+    return f"{url.split('#', 1)[0]}#run-{run.id}"
+
+
+def _landing(request: HttpRequest, run: TaskRun, fallback: str) -> str:
+    """Where a new run is shown after Run again or Run now: the page the action came from,
+    at the new run's row; but the new run's own View info when it came from the old run's."""
+    back = _back_to(request, fallback)
+    if run.rerun_of_id is not None:
+        old_info = reverse("admin:task_starter:run_info", kwargs={"run_id": run.rerun_of_id})
+        if urlsplit(back).path == old_info:
+            return reverse("admin:task_starter:run_info", kwargs={"run_id": run.id})
+    return _at_row(back, run)
 
 
 @require_GET
@@ -422,7 +399,7 @@ def _start_and_go_back(
         "admin:task_starter:task_detail",
         kwargs={"app_name": application.name, "task_name": task_name},
     )
-    return HttpResponseRedirect(_back_to(request, task_page))
+    return HttpResponseRedirect(_landing(request, run, task_page))
 
 
 @require_http_methods(["GET", "POST"])
@@ -462,6 +439,7 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
             title=f"Run {run.id}",
             task_title=run.task_name.rsplit(".", 1)[-1],
             run=run,
+            reruns=selectors.reruns_of(run=run),
             application=run.application,
             can_view_traceback=request.user.has_perm(VIEW_TRACEBACK),
             can_start=request.user.has_perm(START),
@@ -648,10 +626,13 @@ def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpR
             confirm_label=f"Retry {count} run{'s' if count != 1 else ''}",
             application=application,
         )
-    started = 0
+    started: list[TaskRun] = []
     for run in runs:
+        if run.retried_as:  # type: ignore[attr-defined]  # selectors.with_retry
+            messages.warning(request, _retried_already(run))
+            continue
         try:
-            starting.run_rerun(actor=request.user, run=run)
+            started.append(starting.run_rerun(actor=request.user, run=run))
         except REFUSALS as error:
             messages.error(
                 request,
@@ -661,11 +642,39 @@ def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpR
                     reason=" ".join(refusal_messages(error)),
                 ),
             )
-        else:
-            started += 1
-    if started:
-        messages.success(request, RETRIED.format(count=started, plural="s" if started != 1 else ""))
-    return HttpResponseRedirect(back)
+    if not started:
+        return HttpResponseRedirect(back)
+    count = len(started)
+    links = format_html_join(
+        ", ",
+        '<a href="{}">{}</a>',
+        (
+            (reverse("admin:task_starter:run_info", kwargs={"run_id": new.id}), new.id[:8])
+            for new in started
+        ),
+    )
+    messages.success(
+        request, format_html("{} {}", RETRIED.format(count=count, plural=_plural(count)), links)
+    )
+    return HttpResponseRedirect(_at_row(back, started[0]))
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _retried_already(run: TaskRun) -> str:
+    new = run.retried_as  # type: ignore[attr-defined]  # selectors.with_retry
+    return format_html(
+        RETRIED_ALREADY,
+        task=run.task_name.rsplit(".", 1)[-1],
+        run=run.id[:8],
+        link=format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:task_starter:run_info", kwargs={"run_id": new}),
+            new[:8],
+        ),
+    )
 
 
 # --- The runs page ----------------------------------------------------------------------------

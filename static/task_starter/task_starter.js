@@ -1,5 +1,5 @@
-// Task starter: copy buttons, action menus that survive live refreshes, times in the viewer's zone.
-// The task page's chart is chart.js.
+// Task starter: copy buttons, action menus that survive live refreshes, the new run's row marked,
+// times in the viewer's zone. The task page's chart is chart.js.
 "use strict";
 
 function copyToClipboard(text) {
@@ -29,28 +29,6 @@ document.addEventListener("click", (event) => {
       copy.textContent = "Copied";
       setTimeout(() => { copy.textContent = label; closeMenu(copy); }, 800);
     });
-    return;
-  }
-  const toEditor = event.target.closest("[data-copy-arguments]");
-  if (toEditor) {
-    const value = JSON.parse(toEditor.dataset.copyArguments);
-    const field = document.getElementById("arguments");
-    if (field) {
-      field.value = JSON.stringify(value === null ? {} : value, null, 2);
-      field.focus();
-      field.scrollIntoView({ block: "center" });
-    } else if (value && typeof value === "object" && !Array.isArray(value)) {
-      // The parameter form: each value into its own input.
-      Object.entries(value).forEach(([name, item]) => {
-        const input = document.getElementById(`param-${name}`);
-        if (!input) return;
-        if (input.type === "checkbox") input.checked = Boolean(item);
-        else if (input.dataset.kind === "json") input.value = JSON.stringify(item);
-        else input.value = item === null ? "" : String(item);
-      });
-      document.querySelector(".ts-param input, .ts-param textarea")?.focus();
-    }
-    closeMenu(toEditor);
     return;
   }
   // A click outside an open action menu closes it.
@@ -157,7 +135,23 @@ document.addEventListener("htmx:afterSettle", (event) => {
   syncSelection();
   showTimes(event.target);
   announceChanges();
+  highlightNewRun();
 });
+
+// After a start, the page's address ends in #run-<id>: that row is marked and brought into
+// view, and marked again when a live refresh replaces the rows.
+let scrolledToNewRun = false;
+function highlightNewRun() {
+  if (!window.location.hash.startsWith("#run-")) return;
+  const row = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+  if (!row) return;
+  row.classList.add("ts-new");
+  if (!scrolledToNewRun) {
+    scrolledToNewRun = true;
+    row.scrollIntoView({ block: "center" });
+  }
+}
+document.addEventListener("DOMContentLoaded", highlightNewRun);
 
 // Times arrive in UTC; show them in the viewer's time zone, one format everywhere
 // ("2026-11-23 13:05:09 CET"), with how long ago below.

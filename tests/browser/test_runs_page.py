@@ -132,13 +132,34 @@ def test_failed_runs_are_retried_together_after_a_confirmation(
     expect(page.locator(".ts-confirm")).to_contain_text("/nonexistent/2.csv")
     page.get_by_role("button", name="Retry 2 runs").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("Started 2 runs again.")
+    expect(page.locator(".messagelist")).to_contain_text("Started 2 runs again:")
     expect(page.locator("#runs tbody tr")).to_have_count(4, timeout=10_000)
     reruns = TaskRun.objects.filter(rerun_of__in=failed)
     assert sorted(run.arguments["path"] for run in reruns) == [
         "/nonexistent/1.csv",
         "/nonexistent/2.csv",
     ]
+    # Each retry is linked from the message, and its row is marked where the page lands.
+    for rerun in reruns:
+        expect(page.locator(f".messagelist a[href$='/runs/{rerun.id}/']")).to_be_visible()
+    expect(page.locator("tr.ts-run.ts-new")).to_have_count(1)
+
+    # The retries fail too: each original says where it went, cannot be ticked again, and the
+    # day's failures count the retries only.
+    for run in failed:
+        retry = reruns.get(rerun_of=run)
+        expect(page.locator(f"#run-{retry.id} .ts-status")).to_have_text("Failure", timeout=20_000)
+        row = page.locator(f"#run-{run.id}")
+        expect(row.locator(".ts-lineage")).to_contain_text(f"Retried → {retry.id[:8]} Failure")
+        expect(row.locator("input[name=run]")).to_have_count(0)
+        expect(page.locator(f"#run-{retry.id} input[name=run]")).to_have_count(1)
+    expect(page.locator(".ts-counts")).to_contain_text("2 failed in the last 24 h")
+
+    page.locator(f"#run-{failed[0].id} .ts-lineage a").click()
+    retry = reruns.get(rerun_of=failed[0])
+    expect(page.locator(".ts-info")).to_contain_text(f"Run again of {failed[0].id}")
+    expect(page.locator("h1")).to_contain_text("broken_import")
+    assert page.url.endswith(f"/runs/{retry.id}/")
 
 
 def test_one_box_ticks_every_failed_run_and_retry_waits_for_a_tick(

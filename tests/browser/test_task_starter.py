@@ -3,12 +3,15 @@ the pages as deployed: gunicorn with DEBUG off, static files served by WhiteNois
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from lime_task.status import Origin
 from limepkg_task_starter.models import Application, TaskRun
+from limepkg_task_starter.services import starting
 from tests.browser.conftest import log_in, read_csp_violations, staff_user
 from tests.support.worker import WorkerProcess
 
@@ -38,6 +41,12 @@ def test_start_watch_rerun_and_inspect(
     page.fill("#arguments", '{"number": 3, "numberx": 4}')
     page.click("text=Start task as logged in user")
     expect(page.locator(".messagelist")).to_contain_text("Started dummy_task as ada.")
+    # The message links the run; its row is marked and in view.
+    started = TaskRun.objects.get()
+    expect(page.locator(".messagelist a")).to_have_attribute(
+        "href", f"/admin/task-starter/runs/{started.id}/"
+    )
+    expect(page.locator(f"#run-{started.id}.ts-new")).to_be_in_viewport()
     # Pending → Success with no reload: the row polls itself.
     expect(page.locator(STATUS)).to_have_text("Success", timeout=20_000)
     expect(page.locator("#history tbody tr:first-child .ts-result")).to_have_text("60")
@@ -67,6 +76,34 @@ def test_start_watch_rerun_and_inspect(
     expect(page.locator(".ts-info")).to_contain_text(worker.hostname)
 
 
+def test_run_again_from_view_info_lands_on_the_new_run(
+    page: Page, production_server, worker: WorkerProcess, demo_site: Application
+) -> None:
+    ada = staff_user("ada", demo_site, "view_taskrun", "start_task")
+    old = starting.run_start(
+        actor=ada,
+        application=demo_site,
+        task_name="solution_demo.tasks.my_tasks.dummy_task",
+        arguments={"number": 2},
+        origin=Origin.API,
+    )
+    log_in(page, production_server, "ada")
+    page.goto(f"{production_server.url}/admin/task-starter/runs/{old.id}/")
+    page.click("text=Run again…")
+    page.get_by_role("button", name="Run again").click()
+
+    new = TaskRun.objects.get(rerun_of=old)
+    page.wait_for_url(f"**/admin/task-starter/runs/{new.id}/")
+    info = page.locator(".ts-info")
+    expect(info).to_contain_text(new.id)
+    expect(info).to_contain_text(f"Run again of {old.id}")
+    expect(info.locator(".ts-status").first).to_have_text("Success", timeout=20_000)
+
+    info.locator(f"a[href$='/runs/{old.id}/']").click()
+    expect(page.locator(".ts-reruns")).to_contain_text(new.id)
+    expect(page.locator(".ts-reruns .ts-status")).to_have_text("Success")
+
+
 def test_the_parameter_form_starts_a_task_and_marks_a_wrong_field(
     page: Page, production_server, worker: WorkerProcess, demo_site: Application
 ) -> None:
@@ -79,15 +116,74 @@ def test_the_parameter_form_starts_a_task_and_marks_a_wrong_field(
     number = page.locator("#param-number")
     expect(number).to_have_attribute("aria-invalid", "true")
     expect(number).to_have_value("many")
-    expect(page.locator("#param-number-error")).to_contain_text("number: Input should be a valid")
+    expect(page.locator("#param-number_error")).to_contain_text(
+        "“many” is not a whole number. Type it as, for example, 42."
+    )
     described = number.get_attribute("aria-describedby") or ""
-    assert "param-number-error" in described.split()
+    assert "param-number_error" in described.split()
 
     page.fill("#param-number", "6")
     page.fill("#param-numberx", "7")
     page.click("text=Start task as logged in user")
     expect(page.locator(STATUS)).to_have_text("Success", timeout=20_000)
     expect(page.locator("#history tbody tr:first-child .ts-result")).to_have_text("210")
+
+
+REMINDERS = "solution_demo.tasks.my_tasks.send_reminders"
+
+
+def test_switching_between_the_form_and_json_keeps_what_was_typed_both_ways(
+    page: Page, production_server, demo_site: Application, csp_violations
+) -> None:
+    demo_site.config["limepkg_task_starter"]["tasks"].append(REMINDERS)
+    demo_site.save()
+    staff_user("ada", demo_site, "view_taskrun", "start_task")
+    log_in(page, production_server, "ada")
+    open_task(page, "send_reminders")
+    expect(page.locator(".field-customer_ids .help")).to_contain_text("list[int], required")
+    expect(page.locator("#param-customer_ids")).to_have_attribute("placeholder", "e.g. 1, 2, 3")
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    page.fill("#param-customer_ids", '[1, "two", 3]')
+    page.uncheck("#param-dry_run")
+    page.fill("#param-note", "Q3 <b>")
+    page.click("text=Edit as JSON")
+    editor = page.locator("#arguments")
+    expect(editor).to_be_visible()
+    expect(page.locator("#param-customer_ids")).to_be_hidden()
+    assert json.loads(editor.input_value()) == {
+        "customer_ids": [1, "two", 3],
+        "dry_run": False,
+        "note": "Q3 <b>",
+    }
+
+    page.fill("#arguments", '{"customer_ids": [4, 5], "dry_run": true}')
+    page.click("text=Edit in the form")
+    assert (
+        page.input_value("#param-customer_ids"),
+        page.is_checked("#param-dry_run"),
+        page.input_value("#param-note"),
+    ) == ("4, 5", True, "")
+    page.fill("#param-customer_ids", "1, 2, 3")
+    page.click("text=Edit as JSON")
+    assert json.loads(editor.input_value())["customer_ids"] == [1, 2, 3]
+
+    page.fill("#arguments", '{"customer_ids": [1,')  # cannot be shown in the form: said, kept
+    page.click("text=Edit in the form")
+    expect(page.locator("#ts-switch-error")).to_contain_text("Fix the JSON first")
+    expect(editor).to_have_value('{"customer_ids": [1,')
+    assert requests == []  # all of it on the page, no reload
+    assert read_csp_violations(page) == []
+
+    page.fill("#arguments", '{"customer_ids": [1, "two"]}')
+    page.click("text=Edit in the form")
+    page.click("text=Start task as logged in user")  # refused at the field, as typed
+    expect(page.locator("#param-customer_ids_error")).to_contain_text(
+        "Item 2, “two”, is not a whole number. Type it as, for example, 1, 2, 3."
+    )
+    expect(page.locator("#param-customer_ids")).to_have_value('[1,"two"]')
+    assert not TaskRun.objects.exists()
 
 
 def test_impersonation_button_only_with_the_permission(

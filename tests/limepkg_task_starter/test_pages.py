@@ -67,11 +67,14 @@ def test_task_list_search(starter: Client) -> None:
 
 def test_task_page_prefills_defaults_and_lists_parameters(starter: Client) -> None:
     page = starter.get(TASK_PAGE).content.decode()  # the parameter form, by default
-    assert 'name="param-number" id="param-number" value="5" data-kind="number"' in page
-    assert 'id="param-numberx" value="10"' in page
-    assert "<code>numberx</code></td><td><code>int</code>" in page
+    assert '<input type="text" name="param-number" value="5" data-kind="number"' in page
+    assert 'name="param-numberx" value="10"' in page
+    assert "<code>int</code>, default <code>10</code>" in page  # the form's rows list them
+    assert "<h2>Parameters</h2>" not in page
+    assert '<div class="ts-editor" data-editor-pane="json" hidden>' in page  # a click away
     raw = starter.get(TASK_PAGE, {"editor": "json"}).content.decode()  # the raw JSON editor
     assert "&quot;number&quot;: 5" in raw and "&quot;numberx&quot;: 10" in raw
+    assert '<div class="ts-editor" data-editor-pane="form" hidden>' in raw
 
 
 def test_the_parameter_form_starts_with_its_values_converted(starter: Client) -> None:
@@ -85,6 +88,14 @@ def test_the_parameter_form_starts_with_its_values_converted(starter: Client) ->
     assert run.kwargs == {"number": 7}
 
 
+def test_who_may_not_start_sees_the_parameters_listed(pages_application: Application) -> None:
+    viewer = Client()
+    viewer.force_login(make_user("viewer", perms=("view",), applications=(pages_application,)))
+    page = viewer.get(TASK_PAGE).content.decode()
+    assert "<code>numberx</code></td><td><code>int</code>" in page
+    assert 'name="param-number"' not in page
+
+
 def test_a_refused_field_is_marked_and_described_and_the_rest_kept(starter: Client) -> None:
     response = starter.post(
         TASK_PAGE,
@@ -92,17 +103,17 @@ def test_a_refused_field_is_marked_and_described_and_the_rest_kept(starter: Clie
     )
     page = response.content.decode()
     assert response.status_code == 400
+    assert 'name="param-number" value="many"' in page
     assert (
-        'id="param-number" value="many" data-kind="number" '
-        'aria-describedby="param-number-help param-number-error" aria-invalid="true"'
+        'aria-invalid="true" aria-describedby="param-number_helptext param-number_error" '
+        'id="param-number"'
     ) in page
     assert (
-        '<ul class="errorlist" id="param-number-error"><li>number: Input should be a valid' in page
-    )
-    assert (
-        'id="param-numberx" value="3" data-kind="number" aria-describedby="param-numberx-help"'
-        in page
-    )
+        '<ul class="errorlist" id="param-number_error"><li>“many” is not a whole number. '
+        "Type it as, for example, 42.</li></ul>"
+    ) in page
+    assert 'name="param-numberx" value="3"' in page
+    assert 'aria-describedby="param-numberx_helptext" id="param-numberx"' in page
     assert not TaskRun.objects.exists()
 
 
@@ -174,6 +185,48 @@ def test_rerun_starts_a_linked_run_with_the_same_arguments(starter: Client, a_ru
         Origin.RERUN,
     )
     assert AuditEntry.objects.get().action == "rerun"
+
+
+def test_start_lands_on_the_new_row_and_its_message_links_the_run(starter: Client) -> None:
+    response = starter.post(TASK_PAGE, {"arguments": "{}", "run_as": "self"})
+    run = TaskRun.objects.get()
+    assert response["Location"] == f"{TASK_PAGE}#run-{run.id}"
+    page = starter.get(response["Location"]).content.decode()
+    assert (
+        f'Started dummy_task as ada. <a href="/admin/task-starter/runs/{run.id}/" '
+        'class="ts-new-run">View the run</a>'
+    ) in page
+    assert f'<tr id="run-{run.id}" class="ts-run">' in page
+
+
+def test_run_again_from_view_info_lands_on_the_new_runs_view_info(
+    starter: Client, a_run: TaskRun
+) -> None:
+    old_info = f"/admin/task-starter/runs/{a_run.id}/"
+    response = starter.post(f"{old_info}rerun/", {"next": old_info})
+    rerun = TaskRun.objects.get(rerun_of=a_run)
+    assert response["Location"] == f"/admin/task-starter/runs/{rerun.id}/"
+    new_page = starter.get(response["Location"]).content.decode()
+    assert f'Run again of <a href="{old_info}">{a_run.id}</a>' in new_page
+    old_page = starter.get(old_info).content.decode()
+    assert '<th scope="row">Retried</th>' in old_page
+    assert f'→ <a href="/admin/task-starter/runs/{rerun.id}/">{rerun.id}</a>' in old_page
+
+
+def test_run_again_from_a_list_lands_there_on_the_new_row(starter: Client, a_run: TaskRun) -> None:
+    response = starter.post(f"/admin/task-starter/runs/{a_run.id}/rerun/", {"next": TASK_PAGE})
+    rerun = TaskRun.objects.get(rerun_of=a_run)
+    assert response["Location"] == f"{TASK_PAGE}#run-{rerun.id}"
+    history = starter.get(f"{TASK_PAGE}history/").content.decode()
+    assert f'Retried → <a href="/admin/task-starter/runs/{rerun.id}/"' in history
+
+
+def test_run_now_lands_on_the_new_row(impersonator: Client, a_schedule) -> None:
+    response = impersonator.post(
+        f"/admin/task-starter/schedules/{a_schedule.id}/run-now/", {"next": TASK_PAGE}
+    )
+    run = TaskRun.objects.get()
+    assert response["Location"] == f"{TASK_PAGE}#run-{run.id}"
 
 
 def test_the_history_polls_as_one_table_until_every_run_completes(
@@ -314,14 +367,17 @@ def test_the_form_has_a_checkbox_for_a_flag_and_json_for_a_list(
     starter: Client, reminders_page: str
 ) -> None:
     page = starter.get(reminders_page).content.decode()
-    assert 'type="checkbox" name="param-dry_run" id="param-dry_run" checked' in page
+    assert '<input type="checkbox" name="param-dry_run" data-kind="checkbox"' in page
+    assert 'id="param-dry_run" checked>' in page
     assert '<textarea name="param-customer_ids"' in page
+    assert "<code>list[int]</code>, required" in page  # the full type, not "list"
+    assert 'placeholder="e.g. 1, 2, 3"' in page
     response = starter.post(
         reminders_page,
-        {"editor": "form", "param-customer_ids": "[3, 1]", "param-note": "Q3", "run_as": "self"},
+        {"editor": "form", "param-customer_ids": "3, 1", "param-note": "Q3", "run_as": "self"},
     )
     assert response.status_code == 302
-    # An unticked box is false; the list arrives as JSON.
+    # An unticked box is false; the list, typed as 3, 1, arrives as JSON.
     assert TaskRun.objects.get().arguments == {
         "customer_ids": [3, 1],
         "dry_run": False,
@@ -338,8 +394,9 @@ def test_a_json_field_that_does_not_parse_is_said_at_the_field(
     )
     page = response.content.decode()
     assert response.status_code == 400
-    assert 'id="param-customer_ids-error"><li>customer_ids: not valid JSON' in page
-    assert ">[3,</textarea>" in page and 'id="param-dry_run" checked' in page
+    assert 'id="param-customer_ids_error"><li>Not valid JSON: Expecting value' in page
+    assert "Type it as, for example, [1, 2, 3] or 1, 2, 3.</li>" in page
+    assert ">\n[3,</textarea>" in page and 'id="param-dry_run" checked' in page
     assert not TaskRun.objects.exists()
 
 

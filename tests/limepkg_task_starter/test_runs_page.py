@@ -212,8 +212,9 @@ def test_retry_asks_first_then_starts_each_through_the_policy(
     assert TaskRun.objects.count() == 3
 
     done = viewer.post(f"{PAGE}retry/", {"run": ids, "confirm": "yes", "next": PAGE})
-    assert done.status_code == 302 and done["Location"] == PAGE
     reruns = TaskRun.objects.filter(rerun_of__in=failed)
+    assert done.status_code == 302
+    assert done["Location"] in {f"{PAGE}#run-{rerun.id}" for rerun in reruns}  # at a new row
     assert sorted(run.arguments["number"] for run in reruns) == [1, 2]
     assert AuditEntry.objects.filter(action="rerun").count() == 2
     assert not TaskRun.objects.filter(rerun_of=foreign).exists()
@@ -293,3 +294,43 @@ def test_retrying_waits_for_a_ticked_run_and_one_box_ticks_them_all(
     page = viewer.get(PAGE).content.decode()
     assert 'id="retry-selected" disabled>Retry selected failed runs</button>' in page
     assert '<input type="checkbox" id="select-failed" disabled> Select all failed runs' in page
+
+
+def test_a_retried_failure_links_its_retry_is_not_selectable_and_counts_once(
+    viewer: Client, pages_application: Application
+) -> None:
+    retried = add_run(pages_application, status="FAILURE")
+    retry = add_run(pages_application, status="FAILURE", rerun_of=retried, origin=Origin.RERUN)
+    add_run(pages_application, status="FAILURE")
+
+    response = viewer.get(PAGE)
+    page = response.content.decode()
+    assert response.context["counts"].failed_last_day == 2  # the retry and the other, not both
+    assert f'value="{retried.id}"' not in page  # no box: it cannot be retried twice by mistake
+    assert f'value="{retry.id}"' in page
+    assert (
+        f'Retried → <a href="/admin/task-starter/runs/{retry.id}/" title="{retry.id}">'
+        f"{retry.id[:8]}</a>"
+    ) in page
+    assert f'of <a href="/admin/task-starter/runs/{retried.id}/" class="ts-rerun-of"' in page
+
+
+def test_retry_leaves_out_a_run_already_retried_and_links_each_new_run(
+    viewer: Client, pages_application: Application
+) -> None:
+    arguments = {"number": 1, "numberx": 1}
+    retried = add_run(pages_application, status="FAILURE", arguments=arguments, run_as="viewer")
+    earlier = add_run(pages_application, status="FAILURE", rerun_of=retried, arguments=arguments)
+    failed = add_run(pages_application, status="FAILURE", arguments=arguments, run_as="viewer")
+
+    response = viewer.post(
+        f"{PAGE}retry/", {"run": [retried.id, failed.id], "confirm": "yes"}, follow=True
+    )
+    new = TaskRun.objects.get(rerun_of=failed)
+    assert not TaskRun.objects.filter(rerun_of=retried).exclude(id=earlier.id).exists()
+    page = response.content.decode()
+    assert (
+        f'Started 1 run again: <a href="/admin/task-starter/runs/{new.id}/">{new.id[:8]}</a>'
+    ) in page
+    earlier_info = f"/admin/task-starter/runs/{earlier.id}/"
+    assert f'was not started again: it was retried already, as <a href="{earlier_info}">' in page
