@@ -160,7 +160,7 @@ def test_older_pages_and_the_live_part_polls_only_on_the_newest(
     ]
     first = viewer.get(PAGE)
     assert shown(first) == [run.id for run in runs[:RUNS_PER_PAGE]]
-    assert 'hx-trigger="every 2s"' in first.content.decode()
+    assert 'hx-trigger="every 1s"' in first.content.decode()
     older = viewer.get(PAGE, {"before": first.context["older"]})
     assert shown(older) == [run.id for run in runs[RUNS_PER_PAGE:]]
     assert "hx-trigger" not in older.content.decode() and older.context["older"] == ""
