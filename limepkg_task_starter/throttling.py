@@ -11,6 +11,7 @@ from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off
+from django.contrib import admin
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -49,7 +50,11 @@ def locked_out(request: HttpRequest, *_: Any) -> HttpResponse:
     response = render(
         request,
         "task_starter/locked_out.html",
-        {"title": "Too many failed sign-ins", "wait": _in_words(retry_after)},
+        {
+            **admin.site.each_context(request),
+            "title": "Too many failed sign-ins",
+            "wait": _in_words(retry_after),
+        },
         status=429,
     )
     response["Retry-After"] = str(retry_after)
