@@ -89,13 +89,17 @@ class ApplicationForm(forms.ModelForm[Application]):
 class ApplicationAdmin(MembershipAdmin):
     form = ApplicationForm
     application_path = "name"
-    list_display = ["name", "task_history", "impersonate_user"]
+    list_display = ["name", "task_history", "impersonate_user", "schedules_synced"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         # Runs refer to their application by name: it is fixed once created.
-        return ["name"] if obj is not None else []
+        return ["name", "schedules_problem"] if obj is not None else []
+
+    @admin.display(description="schedules synced", boolean=True)
+    def schedules_synced(self, obj: Application) -> bool:
+        return not obj.schedules_problem
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A new application has no members: only a superuser would ever see it again.

@@ -68,6 +68,14 @@ class Application(models.Model):
         "application config (for example <code>limepkg_task_starter: {task_history: 20}</code>).",
     )
 
+    schedules_problem = models.TextField(
+        "schedules not synced",
+        blank=True,
+        editable=False,
+        help_text="What the last schedule sync could not do for this application (empty: all "
+        "its declared schedules are in place). The other applications' schedules still run.",
+    )
+
     stats_through = models.DateTimeField(
         "statistics through",
         null=True,

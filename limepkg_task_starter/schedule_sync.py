@@ -210,6 +210,9 @@ def schedule_sync(*, declared: list[tuple[str, ScheduledTask]]) -> SyncReport:
         report.updated += counted.updated
         report.removed += counted.removed
         report.errors += counted.errors
+        problem = "\n".join(counted.errors)
+        if application.schedules_problem != problem:  # shown in the admin until resolved
+            Application.objects.filter(pk=application.pk).update(schedules_problem=problem)
     for error in report.errors:
         logger.error(error)
     return report

@@ -305,3 +305,17 @@ def test_an_undeclared_schedule_saves_from_beats_form(db: None) -> None:
         "[1]",
         "celery.backend_cleanup",
     )
+
+
+def test_an_application_whose_schedules_are_not_synced_says_why_in_the_admin(
+    pages_application: Application, admin_client: Client
+) -> None:
+    problem = "Schedules of application demo not synced: Periodic task with this Name exists."
+    Application.objects.filter(pk=pages_application.pk).update(schedules_problem=problem)
+
+    listing = admin_client.get(f"{ADMIN}/limepkg_task_starter/application/").content.decode()
+    page = admin_client.get(
+        f"{ADMIN}/limepkg_task_starter/application/{pages_application.pk}/change/"
+    ).content.decode()
+    assert 'alt="False"' in listing
+    assert "Periodic task with this Name exists." in page

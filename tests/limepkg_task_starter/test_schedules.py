@@ -354,6 +354,12 @@ def test_one_applications_failure_is_reported_and_the_others_are_synced(applicat
         "Schedules of application demo not synced:"
     )
     assert ScheduleDeclaration.objects.filter(application__name="other").count() == 2
+    problems = dict(Application.objects.values_list("name", "schedules_problem"))
+    assert problems["demo"] == report.errors[0] and problems["other"] == ""
+
+    taken.delete()  # the administrator frees the name: the next sync clears the problem
+    assert sync(reference_declaration()).errors == []
+    assert Application.objects.get(name="demo").schedules_problem == ""
 
 
 def test_a_schedule_declared_again_is_synced_once_and_then_left_alone(applications) -> None:
