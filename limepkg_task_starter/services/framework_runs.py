@@ -54,33 +54,27 @@ def framework_run_record(
     except NotStorableError as error:
         result, status, reason = None, State.FAILURE, str(error)
     error_type, traceback = errors[-1] if errors else ("", "")
+    state = {
+        "status": status,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "worker": worker[:255],
+        "result": result,
+        "error_type": error_type[:255],
+        "error_message": storable_text(traceback.strip().splitlines()[-1] if traceback else ""),
+        "traceback": storable_text(traceback),
+        "reason": reason,
+    }
     TaskRun.objects.update_or_create(
         id=run_id,
-        defaults={
-            "status": status,
-            "started_at": started_at,
-            "finished_at": finished_at,
-            "worker": worker[:255],
-            "result": result,
-            "error_type": error_type[:255],
-            "error_message": storable_text(traceback.strip().splitlines()[-1] if traceback else ""),
-            "traceback": storable_text(traceback),
-            "reason": reason,
-        },
+        defaults=state,
         create_defaults={
+            **state,
             "application_id": application_name,
             "task_name": task_name,
             "args": args,
             "kwargs": kwargs,
             "origin": Origin.CODE,
             "created_at": enqueued_at or started_at or finished_at or timezone.now(),
-            "status": status,
-            "started_at": started_at,
-            "finished_at": finished_at,
-            "worker": worker[:255],
-            "result": result,
-            "error_type": error_type[:255],
-            "traceback": storable_text(traceback),
-            "reason": reason,
         },
     )

@@ -22,8 +22,9 @@ from lime_task import LimeApplication, send_task
 from lime_task.exceptions import InvalidArgumentsError
 from lime_task.status import State
 from limepkg_task_starter import tracking
-from limepkg_task_starter.models import Application, AuditEntry, TaskRun
+from limepkg_task_starter.models import Application, TaskRun
 from tests.limepkg_task_starter.conftest import make_user
+from tests.limepkg_task_starter.test_hardening import assert_nothing_recorded
 from tests.reference_solution.tasks.my_task_file import BAD_VALUES
 from tests.support.worker import WorkerProcess, wait_for
 
@@ -75,11 +76,6 @@ def starter(demo: Application) -> Client:
     client = Client()
     client.force_login(make_user("starter", perms=("view", "start"), applications=(demo,)))
     return client
-
-
-def assert_nothing_recorded() -> None:
-    assert not TaskRun.objects.exists()
-    assert not AuditEntry.objects.exists()
 
 
 def task_page(task: str) -> str:
