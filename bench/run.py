@@ -1,10 +1,10 @@
 """Task Starter against plain Celery, measured in one run on this machine.
 
     .venv/bin/python bench/run.py            # everything (a few minutes)
-    .venv/bin/python bench/run.py --quick    # smaller counts, for a smoke run
+    .venv/bin/python bench/run.py --quick    # every measure with small counts, in seconds (CI)
 
 Needs Redis and PostgreSQL on 127.0.0.1 (``bin/services`` starts them). Uses its own database,
-``taskstarter_bench``, which it creates and empties.
+``taskstarter_bench``, which it creates and empties, and Redis db 2 (see bench/environment.py).
 """
 
 from __future__ import annotations
@@ -20,34 +20,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-REDIS = "redis://127.0.0.1:6379/2"
-POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "taskstarter_bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="taskstarter.settings",
-    DATABASE_URL=f"{POSTGRES_SERVER}/{BENCH_DB}",
-    BROKER_URL=REDIS,
-    LIME_PACKAGES="bench.solution",
-    LOG_LEVEL="WARNING",
-)
-sys.path.insert(0, str(PROJECT_DIR))
+from bench.environment import PROJECT_DIR, set_up_django
 
-
-def create_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-create_database()
-
-import django  # noqa: E402
-
-django.setup()
+set_up_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -58,6 +35,7 @@ from bench.baseline import BASELINE_QUEUE  # noqa: E402
 from bench.baseline import app as baseline_app  # noqa: E402
 from bench.baseline import noop as baseline_noop  # noqa: E402
 from bench.baseline import worker_argv as baseline_worker_argv  # noqa: E402
+from bench.history import insert_runs  # noqa: E402
 from limepkg_task_starter.db import save_task_id  # noqa: E402
 from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat  # noqa: E402
 from taskstarter.celery import app as celery_app  # noqa: E402
@@ -302,20 +280,18 @@ def bench_recording(count: int, rows: int) -> None:
     application = Application.objects.get(name="bench")
     small = time_recording(count)
     print(f"  filling the history table with {rows:,} rows...", flush=True)
+    insert_runs(
+        {
+            "id": "'fill-' || i",
+            "application_name": "%s",
+            "task_name": "'bench.task_' || (i %% 1000)",
+            "status": "'SUCCESS'",
+            "created_at": "now() - make_interval(secs => i)",
+        },
+        [application.name],
+        rows,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO limepkg_task_starter_taskrun
-                (id, application_name, task_name, args, kwargs, status, error_type, traceback,
-                 reason, sent, skipped, origin, in_history, run_as, language, queue, route_type, worker,
-                 progress_message, created_at)
-            SELECT 'fill-' || i, %s, 'bench.task_' || (i %% 1000), '[]', '{}', 'SUCCESS',
-                   '', '', '', true, false, 'code', false, '', 'en', '', '', '', '',
-                   now() - make_interval(secs => i)
-            FROM generate_series(1, %s) AS i
-            """,
-            [application.name, rows],
-        )
         cursor.execute("ANALYZE limepkg_task_starter_taskrun")
     large = time_recording(count)
     report(

@@ -1,0 +1,57 @@
+"""Where the benchmarks keep their data, apart from the test suite's (the ``taskstarter`` and
+``test_taskstarter`` databases, Redis db 0), so ``bin/test`` can run them in the same CI job.
+
+``BENCH_DATABASE`` (default ``taskstarter_bench``) and ``BENCH_REDIS_URL`` (default Redis db 2)
+move them, for two benchmark runs side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+DATABASE = os.environ.get("BENCH_DATABASE", "taskstarter_bench")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
+
+
+def create_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def set_up_django(**environment: str) -> None:
+    """Django on the benchmark database and Redis db, with the benchmark solution's tasks."""
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="taskstarter.settings",
+        DATABASE_URL=f"{POSTGRES_SERVER}/{DATABASE}",
+        BROKER_URL=REDIS,
+        LIME_PACKAGES="bench.solution",
+        LOG_LEVEL="WARNING",
+        **environment,
+    )
+    # A timeout (bin/test's, or a user's kill) ends the script through its ``finally`` blocks,
+    # which stop the task handlers it started in sessions of their own.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    create_database()
+
+    import django
+
+    django.setup()
+
+
+def collect_static(*, reuse: bool) -> None:
+    """The pages name their static files through collectstatic's manifest, as deployed.
+    ``reuse`` keeps a manifest already there (bin/test collects just before the quick runs):
+    collecting takes a minute on a busy machine."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if not (reuse and (Path(settings.STATIC_ROOT) / "staticfiles.json").exists()):
+        call_command("collectstatic", interactive=False, verbosity=0)
