@@ -49,7 +49,9 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
+    # The worker's main process only: on the SQLite transports, a SIGTERM to the whole group
+    # kills the pool processes under the main one, which then hangs until the SIGKILL below.
+    os.kill(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
