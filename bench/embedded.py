@@ -1,8 +1,13 @@
 """The embedded default's start → STARTED latency, beside plain Celery on kombu's stock
-SQLite transport. Run by ``bench/run.py``; prints the two p50 values in seconds."""
+SQLite transport. Run by ``bench/run.py``; prints the two p50 values in seconds.
+
+    .venv/bin/python bench/embedded.py [--runs 50]
+    .venv/bin/python bench/embedded.py --quick    # 5 runs (CI)
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import statistics
@@ -10,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +65,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def wait(predicate: Callable[[], object], timeout: float, interval: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout:g} s")
+        time.sleep(interval)
+
+
 def ours(count: int) -> float:
     call_command("migrate", verbosity=0)
     Application.objects.get_or_create(name="bench")
@@ -79,15 +93,23 @@ def ours(count: int) -> float:
         {},
     )
     try:
-        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
-            time.sleep(0.1)
+        wait(
+            WorkerHeartbeat.objects.filter(hostname=hostname).exists,
+            60,
+            0.1,
+            "the task handler did not start",
+        )
         app = lime_task.LimeApplication("bench")
         timings = []
         for i in range(count + 5):
             started = time.perf_counter()
             sent = lime_task.send_task(NOOP, app, i)
-            while lime_task.get_status(sent.id, "bench").status == "PENDING":
-                time.sleep(0.002)
+            wait(
+                lambda: lime_task.get_status(sent.id, "bench").status != "PENDING",  # noqa: B023
+                30,
+                0.002,
+                f"run {sent.id} did not start",
+            )
             timings.append(time.perf_counter() - started)
             time.sleep(0.05)
         return statistics.median(timings[5:])
@@ -121,5 +143,9 @@ def stock(count: int) -> float:
 
 
 if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    print(ours(count), stock(max(5, count // 5)))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="5 runs, in seconds (CI)")
+    options = parser.parse_args()
+    count = 5 if options.quick else options.runs
+    print(ours(count), stock(max(1, count // 5)))

@@ -116,6 +116,18 @@ def wait(predicate: Callable[[], object], timeout: float, interval: float = 0.05
         time.sleep(interval)
 
 
+def poll_until_done(run_id: str, interval: float, timeout: float = 30) -> None:
+    """Read a run's status in a tight loop until it succeeds; any other end, or none within
+    ``timeout`` seconds, fails the benchmark."""
+    deadline = time.monotonic() + timeout
+    while not (status := lime_task.get_status(run_id, "bench")).is_completed():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} still {status.status} after {timeout:g} s")
+        time.sleep(interval)
+    if status.status != "SUCCESS":
+        raise RuntimeError(f"benchmark run {run_id} ended {status.status}")
+
+
 def purge() -> None:
     celery_app.control.purge()
     with baseline_app.connection_for_write() as conn:
@@ -157,17 +169,16 @@ def bench_send(count: int) -> None:
 # --- (b) start → SUCCESS --------------------------------------------------------------------
 
 
-def bench_latency(count: int) -> None:
+def bench_latency(count: int, warm_up: int) -> None:
     app = lime_task.LimeApplication("bench")
     worker = start_our_worker()
     polled, waited = [], []
     try:
-        for i in range(count + 20):
+        for i in range(count + warm_up):
             # Read with get_status in a tight loop...
             started = time.perf_counter()
             sent = lime_task.send_task(NOOP, app, i)
-            while lime_task.get_status(sent.id, "bench").status != "SUCCESS":
-                time.sleep(0.0005)
+            poll_until_done(sent.id, 0.0005)
             polled.append(time.perf_counter() - started)
             # ...and with wait_for_status, woken by the worker's notification.
             started = time.perf_counter()
@@ -180,14 +191,17 @@ def bench_latency(count: int) -> None:
     worker = start_baseline_worker("redis")
     plain = []
     try:
-        for i in range(count + 20):
+        for i in range(count + warm_up):
             started = time.perf_counter()
             baseline_noop.delay(i).get(timeout=10)
             plain.append(time.perf_counter() - started)
     finally:
         worker.stop()
-    plain = plain[20:]  # without warm-up
-    for how, ours in (("get_status polled", polled[20:]), ("wait_for_status", waited[20:])):
+    plain = plain[warm_up:]
+    for how, ours in (
+        ("get_status polled", polled[warm_up:]),
+        ("wait_for_status", waited[warm_up:]),
+    ):
         for pct in (50, 99):
             o, p = percentile(ours, pct), percentile(plain, pct)
             report(
@@ -243,7 +257,7 @@ def bench_throughput(count: int) -> None:
 
 def bench_embedded(count: int) -> None:
     done = subprocess.run(
-        [sys.executable, "bench/embedded.py", str(count)],
+        [sys.executable, "bench/embedded.py", "--runs", str(count)],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -306,7 +320,9 @@ def bench_recording(count: int, rows: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="every measure with small counts, in seconds (CI)"
+    )
     parser.add_argument("--only", default="abcde", help="which measures, e.g. --only ae")
     options = parser.parse_args()
     quick = options.quick
@@ -315,11 +331,11 @@ def main() -> None:
     purge()
     print(f"Task Starter vs plain Celery on Redis + PostgreSQL ({os.cpu_count()} cores)")
     measures = {
-        "a": lambda: bench_send(300 if quick else 2000),
-        "b": lambda: bench_latency(50 if quick else 300),
-        "c": lambda: bench_throughput(300 if quick else 3000),
-        "d": lambda: bench_embedded(10 if quick else 50),
-        "e": lambda: bench_recording(100 if quick else 500, 20_000 if quick else 1_000_000),
+        "a": lambda: bench_send(100 if quick else 2000),
+        "b": lambda: bench_latency(20, 5) if quick else bench_latency(300, 20),
+        "c": lambda: bench_throughput(100 if quick else 3000),
+        "d": lambda: bench_embedded(5 if quick else 50),
+        "e": lambda: bench_recording(50 if quick else 500, 5_000 if quick else 1_000_000),
     }
     for letter, run in measures.items():
         if letter in options.only:
