@@ -39,6 +39,7 @@ os.environ.setdefault("BROKER_URL", "memory://")  # bench.baseline builds an app
 
 from bench.baseline import BASELINE_QUEUE  # noqa: E402
 from bench.baseline import worker_argv as baseline_worker_argv  # noqa: E402
+from bench.environment import end_on_sigterm  # noqa: E402
 from tests.cluster import network, services  # noqa: E402
 from tests.cluster.cluster import Cluster, build_cluster, wait_until  # noqa: E402
 
@@ -137,6 +138,7 @@ def main() -> None:
             return
         sys.exit(message)
 
+    end_on_sigterm()
     cluster = build_cluster(handlers=())
     print(
         f"Cluster up in {cluster.directory}; {count} runs per measurement, {os.cpu_count()} cores"

@@ -31,6 +31,10 @@ os.environ.update(
 )
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.environment import end_on_sigterm  # noqa: E402
+
+end_on_sigterm()
+
 import django  # noqa: E402
 
 django.setup()

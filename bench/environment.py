@@ -26,6 +26,19 @@ def create_database() -> None:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
 
+def end_on_sigterm() -> None:
+    """A timeout (bin/test's, or a user's kill) ends the script through its ``finally`` blocks,
+    which stop the processes it started in sessions (or hosts) of their own. Only the first
+    SIGTERM counts: ``timeout`` sends a second one to its process group, which would cut that
+    clean-up short."""
+
+    def end(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, end)
+
+
 def set_up_django(**environment: str) -> None:
     """Django on the benchmark database and Redis db, with the benchmark solution's tasks."""
     os.environ.update(
@@ -36,9 +49,7 @@ def set_up_django(**environment: str) -> None:
         LOG_LEVEL="WARNING",
         **environment,
     )
-    # A timeout (bin/test's, or a user's kill) ends the script through its ``finally`` blocks,
-    # which stop the task handlers it started in sessions of their own.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    end_on_sigterm()
     create_database()
 
     import django

@@ -36,8 +36,10 @@ def asap_latencies(samples: int) -> list[float]:
 def scenario(name: str, workers: list[tuple[str, int]], backlog: int, samples: int) -> None:
     reset_database()
     purge()
-    started = [start_our_worker(concurrency, queues) for queues, concurrency in workers]
+    started = []
     try:
+        for queues, concurrency in workers:
+            started.append(start_our_worker(concurrency, queues))
         asap_latencies(5)  # warm up
         idle = percentile(asap_latencies(samples), 95)
         app = lime_task.LimeApplication("bench")

@@ -20,6 +20,7 @@ import contextlib
 import csv
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,9 +127,11 @@ def main() -> None:
     environment = prepare(options.watchers)
     environment.update(LOAD_WATCHERS=str(options.watchers), LOAD_STARTERS=str(options.starters))
     out = Path(tempfile.mkdtemp(prefix="load-"))
-    workers = [start_our_worker(concurrency=2), start_our_worker(concurrency=2)]
-    server = start_production_server(out, env={"LIME_PACKAGES": "bench.solution"}, workers=3)
+    workers, server = [], None
     try:
+        for _ in range(2):
+            workers.append(start_our_worker(concurrency=2))
+        server = start_production_server(out, env={"LIME_PACKAGES": "bench.solution"}, workers=3)
         print(
             f"Locust: {options.watchers} watchers, {options.starters} starters, "
             f"{options.seconds} s against gunicorn (3 workers), 2 task handlers (-c 2)",
@@ -153,7 +156,8 @@ def main() -> None:
                 0.5,
             )
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         for worker in workers:
             worker.stop()
 
@@ -179,11 +183,15 @@ def main() -> None:
         f"{SETTLE_SECONDS} s), {max(accepted - recorded, 0)} lost (202 without a run)"
     )
     failed = next(int(r["Failure Count"]) for r in rows if r["Name"] == "Aggregated")
-    if options.quick and (locust_status or failed or stuck or accepted > recorded or not accepted):
-        sys.exit(
-            f"load failed: Locust exit {locust_status}, {failed} failed requests, {stuck} stuck, "
-            f"{max(accepted - recorded, 0)} lost, {accepted} started"
-        )
+    if locust_status or failed or stuck or accepted > recorded or not accepted:
+        print(f"Locust's and gunicorn's output is kept in {out}")
+        if options.quick:
+            sys.exit(
+                f"load failed: Locust exit {locust_status}, {failed} failed requests, "
+                f"{stuck} stuck, {max(accepted - recorded, 0)} lost, {accepted} started"
+            )
+    else:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

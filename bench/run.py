@@ -66,6 +66,15 @@ class Worker:
             start_new_session=True,
         )
 
+    def wait_ready(self, ready: Callable[[], object]) -> None:
+        """Until ``ready()``; a worker that never gets there (or a timeout's SIGTERM meanwhile)
+        is stopped, since no caller holds it yet."""
+        try:
+            wait(ready, 60)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
@@ -95,7 +104,7 @@ def start_our_worker(concurrency: int = 2, queues: str | None = None) -> Worker:
             *(["--queues", queues] if queues else []),
         ]
     )
-    wait(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(), 60)
+    worker.wait_ready(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists())
     return worker
 
 
@@ -104,7 +113,7 @@ def start_baseline_worker(backend: str, concurrency: int = 2) -> Worker:
         baseline_worker_argv(concurrency, "--without-heartbeat", "--loglevel", "WARNING"),
         env={"BASELINE_BACKEND": backend},
     )
-    wait(lambda: baseline_app.control.ping(timeout=0.5), 60)
+    worker.wait_ready(lambda: baseline_app.control.ping(timeout=0.5))
     return worker
 
 
@@ -255,9 +264,9 @@ def bench_throughput(count: int) -> None:
 # --- (d) embedded default -------------------------------------------------------------------
 
 
-def bench_embedded(count: int) -> None:
+def bench_embedded(options: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "bench/embedded.py", "--runs", str(count)],
+        [sys.executable, "bench/embedded.py", *options],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -334,7 +343,7 @@ def main() -> None:
         "a": lambda: bench_send(100 if quick else 2000),
         "b": lambda: bench_latency(20, 5) if quick else bench_latency(300, 20),
         "c": lambda: bench_throughput(100 if quick else 3000),
-        "d": lambda: bench_embedded(5 if quick else 50),
+        "d": lambda: bench_embedded(["--quick"] if quick else ["--runs", "50"]),
         "e": lambda: bench_recording(50 if quick else 500, 5_000 if quick else 1_000_000),
     }
     for letter, run in measures.items():
