@@ -167,6 +167,8 @@ def main() -> None:
         f"\n{options.schedules:,} cron schedules, {options.every_minute} every minute "
         "(PostgreSQL, Redis)"
     )
+    if options.quick:
+        print("(quick: every-minute schedules due at the start, so lateness is not measured)")
     print("| measure | " + " | ".join(results) + " | target |")
     print("| --- | --- | --- | --- |")
     targets = {
