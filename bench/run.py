@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -346,14 +347,23 @@ def main() -> None:
         "d": lambda: bench_embedded(["--quick"] if quick else ["--runs", "50"]),
         "e": lambda: bench_recording(50 if quick else 500, 5_000 if quick else 1_000_000),
     }
+    failed = []
     for letter, run in measures.items():
         if letter in options.only:
-            run()
+            # One broken measure must not hide the others (CI runs them all): its traceback
+            # now, the run's failure at the end.
+            try:
+                run()
+            except Exception:
+                traceback.print_exc()
+                failed.append(f"({letter})")
     print()
     print("| measure | Task Starter | plain Celery | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
     for row in RESULTS:
         print("| " + " | ".join(row) + " |")
+    if failed:
+        sys.exit(f"measure {', '.join(failed)} failed")
 
 
 if __name__ == "__main__":
