@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -31,7 +30,7 @@ os.environ.update(
 )
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.environment import end_on_sigterm  # noqa: E402
+from bench.environment import end_on_sigterm, wait  # noqa: E402
 
 end_on_sigterm()
 
@@ -69,14 +68,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def wait(predicate: Callable[[], object], timeout: float, interval: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} within {timeout:g} s")
-        time.sleep(interval)
-
-
 def ours(count: int) -> float:
     call_command("migrate", verbosity=0)
     Application.objects.get_or_create(name="bench")
@@ -101,7 +92,7 @@ def ours(count: int) -> float:
             WorkerHeartbeat.objects.filter(hostname=hostname).exists,
             60,
             0.1,
-            "the task handler did not start",
+            "the task handler's start",
         )
         app = lime_task.LimeApplication("bench")
         timings = []
@@ -112,7 +103,7 @@ def ours(count: int) -> float:
                 lambda: lime_task.get_status(sent.id, "bench").status != "PENDING",  # noqa: B023
                 30,
                 0.002,
-                f"run {sent.id} did not start",
+                f"run {sent.id}'s start",
             )
             timings.append(time.perf_counter() - started)
             time.sleep(0.05)

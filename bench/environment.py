@@ -1,5 +1,6 @@
-"""Where the benchmarks keep their data, apart from the test suite's (the ``taskstarter`` and
-``test_taskstarter`` databases, Redis db 0), so ``bin/test`` can run them in the same CI job.
+"""What the benchmark scripts share: where they keep their data, apart from the test suite's
+(the ``taskstarter`` and ``test_taskstarter`` databases, Redis db 0) so ``bin/test`` can run
+them in the same CI job, and how they wait and end.
 
 ``BENCH_DATABASE`` (default ``taskstarter_bench``) and ``BENCH_REDIS_URL`` (default Redis db 2)
 move them, for two benchmark runs side by side on one machine.
@@ -10,6 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -24,6 +27,20 @@ def create_database() -> None:
     with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def wait(
+    predicate: Callable[[], object],
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "benchmark step",
+) -> None:
+    """Until ``predicate()``; a step that never gets there fails the benchmark."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} timed out after {timeout:g} s")
+        time.sleep(interval)
 
 
 def end_on_sigterm() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.environment import PROJECT_DIR, set_up_django
+from bench.environment import PROJECT_DIR, set_up_django, wait
 
 set_up_django()
 
@@ -116,14 +116,6 @@ def start_baseline_worker(backend: str, concurrency: int = 2) -> Worker:
     )
     worker.wait_ready(lambda: baseline_app.control.ping(timeout=0.5))
     return worker
-
-
-def wait(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark step timed out")
-        time.sleep(interval)
 
 
 def poll_until_done(run_id: str, interval: float, timeout: float = 30) -> None:
