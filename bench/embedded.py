@@ -1,8 +1,13 @@
 """The embedded default's start → STARTED latency, beside plain Celery on kombu's stock
-SQLite transport. Run by ``bench/run.py``; prints the two p50 values in seconds."""
+SQLite transport. Run by ``bench/run.py``; prints the two p50 values in seconds.
+
+    .venv/bin/python bench/embedded.py [--runs 50]
+    .venv/bin/python bench/embedded.py --quick    # 5 runs (CI)
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import statistics
@@ -24,6 +29,10 @@ os.environ.update(
     LOG_LEVEL="WARNING",
 )
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.environment import end_on_sigterm, wait  # noqa: E402
+
+end_on_sigterm()
 
 import django  # noqa: E402
 
@@ -49,7 +58,9 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
+    # The worker's main process only: on the SQLite transports, a SIGTERM to the whole group
+    # kills the pool processes under the main one, which then hangs until the SIGKILL below.
+    os.kill(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -77,15 +88,23 @@ def ours(count: int) -> float:
         {},
     )
     try:
-        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
-            time.sleep(0.1)
+        wait(
+            WorkerHeartbeat.objects.filter(hostname=hostname).exists,
+            60,
+            0.1,
+            "the task handler's start",
+        )
         app = lime_task.LimeApplication("bench")
         timings = []
         for i in range(count + 5):
             started = time.perf_counter()
             sent = lime_task.send_task(NOOP, app, i)
-            while lime_task.get_status(sent.id, "bench").status == "PENDING":
-                time.sleep(0.002)
+            wait(
+                lambda: lime_task.get_status(sent.id, "bench").status != "PENDING",  # noqa: B023
+                30,
+                0.002,
+                f"run {sent.id}'s start",
+            )
             timings.append(time.perf_counter() - started)
             time.sleep(0.05)
         return statistics.median(timings[5:])
@@ -119,5 +138,9 @@ def stock(count: int) -> float:
 
 
 if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    print(ours(count), stock(max(5, count // 5)))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="5 runs, in seconds (CI)")
+    options = parser.parse_args()
+    count = 5 if options.quick else options.runs
+    print(ours(count), stock(max(1, count // 5)))

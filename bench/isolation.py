@@ -2,6 +2,7 @@
 dedicated task handlers per queue and with one all-in-one task handler.
 
     .venv/bin/python bench/isolation.py [--backlog 1000] [--samples 50]
+    .venv/bin/python bench/isolation.py --quick    # a backlog of 20, 5 samples (CI)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lime_task
-from bench.run import percentile, purge, reset_database, start_our_worker
+from bench.run import percentile, poll_until_done, purge, reset_database, start_our_worker
 
 PING = "bench.solution.tasks.priorities.ping"
 SLOW = "bench.solution.tasks.priorities.slow"
@@ -27,8 +28,7 @@ def asap_latencies(samples: int) -> list[float]:
     for _ in range(samples):
         started = time.perf_counter()
         sent = lime_task.send_task(PING, app)
-        while lime_task.get_status(sent.id, "bench").status != "SUCCESS":
-            time.sleep(0.001)
+        poll_until_done(sent.id, 0.001, timeout=120)
         timings.append(time.perf_counter() - started)
     return timings
 
@@ -36,8 +36,10 @@ def asap_latencies(samples: int) -> list[float]:
 def scenario(name: str, workers: list[tuple[str, int]], backlog: int, samples: int) -> None:
     reset_database()
     purge()
-    started = [start_our_worker(concurrency, queues) for queues, concurrency in workers]
+    started = []
     try:
+        for queues, concurrency in workers:
+            started.append(start_our_worker(concurrency, queues))
         asap_latencies(5)  # warm up
         idle = percentile(asap_latencies(samples), 95)
         app = lime_task.LimeApplication("bench")
@@ -58,7 +60,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backlog", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="a backlog of 20, 5 samples (CI)")
     options = parser.parse_args()
+    if options.quick:
+        options.backlog, options.samples = 20, 5
     print(
         f"asap p95 start → SUCCESS, idle vs with {options.backlog:,} slow background tasks "
         "queued (Redis, PostgreSQL; target ≤ 2× with dedicated handlers)"

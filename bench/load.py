@@ -2,11 +2,13 @@
 handlers, for a minute.
 
     .venv/bin/python bench/load.py [--seconds 60] [--watchers 50] [--starters 8]
+    .venv/bin/python bench/load.py --quick    # 10 s, 5 watchers, 2 starters (CI)
 
 Watchers are administrators with a task page open (its history poll every second, the page and
 a run's status through the API now and then); starters start the task through the API as fast
 as the server answers. Reported: starts per second held, each request's p50/p95/p99, errors
 (the goal is none), and whether every started run reached a final state (none lost or stuck).
+A quick run fails (exit 1) on any of those errors; a full run reports them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import csv
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import NOOP, PROJECT_DIR, purge, reset_database, start_our_worker, wait  # noqa: E402
+from bench.environment import collect_static  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.auth.models import Permission, User  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
@@ -74,8 +78,9 @@ def logged_in(user: User) -> str:
     return str(session.session_key)
 
 
-def run_locust(host: str, environment: dict[str, str], seconds: int, users: int, out: Path) -> None:
-    subprocess.run(
+def run_locust(host: str, environment: dict[str, str], seconds: int, users: int, out: Path) -> int:
+    """Locust's exit status: 1 when any request failed or a user raised."""
+    return subprocess.run(
         [
             str(Path(sys.executable).with_name("locust")),
             "-f",
@@ -98,7 +103,7 @@ def run_locust(host: str, environment: dict[str, str], seconds: int, users: int,
         env={**os.environ, **environment},
         check=False,  # Locust exits 1 when any request failed: reported below
         timeout=seconds + 120,
-    )
+    ).returncode
 
 
 def read_stats(out: Path) -> list[dict[str, str]]:
@@ -111,21 +116,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--watchers", type=int, default=50)
     parser.add_argument("--starters", type=int, default=8)
+    parser.add_argument(
+        "--quick", action="store_true", help="10 s, 5 watchers, 2 starters; fails on errors (CI)"
+    )
     options = parser.parse_args()
+    if options.quick:
+        options.seconds, options.watchers, options.starters = 10, 5, 2
     call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
+    collect_static(reuse=options.quick)
     environment = prepare(options.watchers)
     environment.update(LOAD_WATCHERS=str(options.watchers), LOAD_STARTERS=str(options.starters))
     out = Path(tempfile.mkdtemp(prefix="load-"))
-    workers = [start_our_worker(concurrency=2), start_our_worker(concurrency=2)]
-    server = start_production_server(out, env={"LIME_PACKAGES": "bench.solution"}, workers=3)
+    workers, server = [], None
     try:
+        for _ in range(2):
+            workers.append(start_our_worker(concurrency=2))
+        server = start_production_server(out, env={"LIME_PACKAGES": "bench.solution"}, workers=3)
         print(
             f"Locust: {options.watchers} watchers, {options.starters} starters, "
             f"{options.seconds} s against gunicorn (3 workers), 2 task handlers (-c 2)",
             flush=True,
         )
-        run_locust(
+        locust_status = run_locust(
             server.url,
             environment,
             options.seconds,
@@ -144,7 +156,8 @@ def main() -> None:
                 0.5,
             )
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         for worker in workers:
             worker.stop()
 
@@ -169,6 +182,16 @@ def main() -> None:
         f"runs: {recorded} recorded, {succeeded} SUCCESS, {stuck} stuck (not final after "
         f"{SETTLE_SECONDS} s), {max(accepted - recorded, 0)} lost (202 without a run)"
     )
+    failed = next(int(r["Failure Count"]) for r in rows if r["Name"] == "Aggregated")
+    if locust_status or failed or stuck or accepted > recorded or not accepted:
+        print(f"Locust's and gunicorn's output is kept in {out}")
+        if options.quick:
+            sys.exit(
+                f"load failed: Locust exit {locust_status}, {failed} failed requests, "
+                f"{stuck} stuck, {max(accepted - recorded, 0)} lost, {accepted} started"
+            )
+    else:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

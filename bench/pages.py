@@ -2,34 +2,26 @@
 list, a task page, and the runs page with its filters.
 
     .venv/bin/python bench/pages.py [--runs N] [--requests N]
+    .venv/bin/python bench/pages.py --quick    # 5,000 runs, 3 requests per page (CI)
 
 Server time is measured in-process through Django's test client (the whole request: middleware,
-views, templates, queries) against PostgreSQL, in the ``taskstarter_bench`` database.
+views, templates, queries) against PostgreSQL, in the benchmarks' own database (bench/environment.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="taskstarter.settings",
-    DATABASE_URL="postgres://postgres@127.0.0.1:5432/taskstarter_bench",
-    LIME_PACKAGES="bench.solution",
-    LOG_LEVEL="WARNING",
-    DJANGO_ALLOWED_HOSTS="testserver",
-)
-sys.path.insert(0, str(PROJECT_DIR))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import django  # noqa: E402
+from bench.environment import collect_static, set_up_django
 
-django.setup()
+set_up_django(DJANGO_ALLOWED_HOSTS="testserver")
 
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -38,7 +30,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.run import create_database  # noqa: E402
+from bench.history import insert_runs  # noqa: E402
 from bench.solution.tasks.many import NAMES  # noqa: E402
 from limepkg_task_starter.models import Application  # noqa: E402
 from limepkg_task_starter.services.stats import stats_rollup  # noqa: E402
@@ -49,27 +41,31 @@ HISTORY = 10
 def fill(runs: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE limepkg_task_starter_taskrun, limepkg_task_starter_auditentry")
-        cursor.execute(
-            """
-            INSERT INTO limepkg_task_starter_taskrun
-                (id, application_name, task_name, args, kwargs, arguments, status, result,
-                 error_type, error_message, traceback, reason, later_reports, sent, skipped,
-                 origin, in_history, run_as, language, queue, route_type, worker,
-                 progress_message, created_at, started_at, finished_at)
-            SELECT 'page-' || i, 'pages', (%s::text[])[1 + (i %% %s)],
-                   '[]', '{}', jsonb_build_object('value', i),
-                   CASE WHEN i <= 5 THEN 'PENDING' WHEN i <= 10 THEN 'STARTED'
-                        WHEN i %% 20 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END,
-                   '"done"', '', CASE WHEN i %% 20 = 0 THEN 'bad row ' || i ELSE '' END,
-                   '', '', '', true, false, CASE WHEN i %% 5 = 0 THEN 'api' ELSE 'page' END,
-                   i <= %s, CASE WHEN i %% 7 = 0 THEN 'integration-user' ELSE 'admin' END, 'en',
-                   'lime_default_task_queue', 'default_queue', 'w', '',
-                   now() - make_interval(secs => i), now() - make_interval(secs => i),
-                   now() - make_interval(secs => i) + interval '20 ms'
-            FROM generate_series(1, %s) AS i
-            """,
-            [NAMES, len(NAMES), HISTORY * len(NAMES), runs],
-        )
+    insert_runs(
+        {
+            "id": "'page-' || i",
+            "application_name": "'pages'",
+            "task_name": "(%s::text[])[1 + (i %% %s)]",
+            "arguments": "jsonb_build_object('value', i)",
+            "status": "CASE WHEN i <= 5 THEN 'PENDING' WHEN i <= 10 THEN 'STARTED' "
+            "WHEN i %% 20 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END",
+            "result": "'\"done\"'",
+            "error_message": "CASE WHEN i %% 20 = 0 THEN 'bad row ' || i ELSE '' END",
+            "origin": "CASE WHEN i %% 5 = 0 THEN 'api' ELSE 'page' END",
+            "in_history": "i <= %s",
+            "run_as": "CASE WHEN i %% 7 = 0 THEN 'integration-user' ELSE 'admin' END",
+            "language": "'en'",
+            "queue": "'lime_default_task_queue'",
+            "route_type": "'default_queue'",
+            "worker": "'w'",
+            "created_at": "now() - make_interval(secs => i)",
+            "started_at": "now() - make_interval(secs => i)",
+            "finished_at": "now() - make_interval(secs => i) + interval '20 ms'",
+        },
+        [NAMES, len(NAMES), HISTORY * len(NAMES)],
+        runs,
+    )
+    with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE limepkg_task_starter_taskrun")
 
 
@@ -80,7 +76,8 @@ def measure(client: Client, url: str, count: int) -> tuple[float, float, int]:
         started = time.perf_counter()
         response = client.get(url)
         timings.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.status_code
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
     with CaptureQueriesContext(connection) as queries:
         client.get(url)
     timings.sort()
@@ -92,9 +89,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="5,000 runs, 3 requests per page (CI)")
     options = parser.parse_args()
-    create_database()
+    if options.quick:
+        options.runs, options.requests = 5_000, 3
     call_command("migrate", verbosity=0)
+    collect_static(reuse=options.quick)
     Application.objects.update_or_create(
         name="pages", defaults={"config": {"limepkg_task_starter": {"tasks": NAMES}}}
     )

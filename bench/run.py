@@ -1,10 +1,10 @@
 """Task Starter against plain Celery, measured in one run on this machine.
 
     .venv/bin/python bench/run.py            # everything (a few minutes)
-    .venv/bin/python bench/run.py --quick    # smaller counts, for a smoke run
+    .venv/bin/python bench/run.py --quick    # every measure with small counts, in seconds (CI)
 
 Needs Redis and PostgreSQL on 127.0.0.1 (``bin/services`` starts them). Uses its own database,
-``taskstarter_bench``, which it creates and empties.
+``taskstarter_bench``, which it creates and empties, and Redis db 2 (see bench/environment.py).
 """
 
 from __future__ import annotations
@@ -16,38 +16,16 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-REDIS = "redis://127.0.0.1:6379/2"
-POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "taskstarter_bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="taskstarter.settings",
-    DATABASE_URL=f"{POSTGRES_SERVER}/{BENCH_DB}",
-    BROKER_URL=REDIS,
-    LIME_PACKAGES="bench.solution",
-    LOG_LEVEL="WARNING",
-)
-sys.path.insert(0, str(PROJECT_DIR))
+from bench.environment import PROJECT_DIR, set_up_django, wait
 
-
-def create_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-create_database()
-
-import django  # noqa: E402
-
-django.setup()
+set_up_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -58,6 +36,7 @@ from bench.baseline import BASELINE_QUEUE  # noqa: E402
 from bench.baseline import app as baseline_app  # noqa: E402
 from bench.baseline import noop as baseline_noop  # noqa: E402
 from bench.baseline import worker_argv as baseline_worker_argv  # noqa: E402
+from bench.history import insert_runs  # noqa: E402
 from limepkg_task_starter.db import save_task_id  # noqa: E402
 from limepkg_task_starter.models import Application, TaskRun, WorkerHeartbeat  # noqa: E402
 from taskstarter.celery import app as celery_app  # noqa: E402
@@ -88,6 +67,15 @@ class Worker:
             start_new_session=True,
         )
 
+    def wait_ready(self, ready: Callable[[], object]) -> None:
+        """Until ``ready()``; a worker that never gets there (or a timeout's SIGTERM meanwhile)
+        is stopped, since no caller holds it yet."""
+        try:
+            wait(ready, 60)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
@@ -117,7 +105,7 @@ def start_our_worker(concurrency: int = 2, queues: str | None = None) -> Worker:
             *(["--queues", queues] if queues else []),
         ]
     )
-    wait(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists(), 60)
+    worker.wait_ready(lambda: WorkerHeartbeat.objects.filter(hostname=hostname).exists())
     return worker
 
 
@@ -126,16 +114,20 @@ def start_baseline_worker(backend: str, concurrency: int = 2) -> Worker:
         baseline_worker_argv(concurrency, "--without-heartbeat", "--loglevel", "WARNING"),
         env={"BASELINE_BACKEND": backend},
     )
-    wait(lambda: baseline_app.control.ping(timeout=0.5), 60)
+    worker.wait_ready(lambda: baseline_app.control.ping(timeout=0.5))
     return worker
 
 
-def wait(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> None:
+def poll_until_done(run_id: str, interval: float, timeout: float = 30) -> None:
+    """Read a run's status in a tight loop until it succeeds; any other end, or none within
+    ``timeout`` seconds, fails the benchmark."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (status := lime_task.get_status(run_id, "bench")).is_completed():
         if time.monotonic() > deadline:
-            raise TimeoutError("benchmark step timed out")
+            raise TimeoutError(f"run {run_id} still {status.status} after {timeout:g} s")
         time.sleep(interval)
+    if status.status != "SUCCESS":
+        raise RuntimeError(f"benchmark run {run_id} ended {status.status}")
 
 
 def purge() -> None:
@@ -179,17 +171,16 @@ def bench_send(count: int) -> None:
 # --- (b) start → SUCCESS --------------------------------------------------------------------
 
 
-def bench_latency(count: int) -> None:
+def bench_latency(count: int, warm_up: int) -> None:
     app = lime_task.LimeApplication("bench")
     worker = start_our_worker()
     polled, waited = [], []
     try:
-        for i in range(count + 20):
+        for i in range(count + warm_up):
             # Read with get_status in a tight loop...
             started = time.perf_counter()
             sent = lime_task.send_task(NOOP, app, i)
-            while lime_task.get_status(sent.id, "bench").status != "SUCCESS":
-                time.sleep(0.0005)
+            poll_until_done(sent.id, 0.0005)
             polled.append(time.perf_counter() - started)
             # ...and with wait_for_status, woken by the worker's notification.
             started = time.perf_counter()
@@ -202,14 +193,17 @@ def bench_latency(count: int) -> None:
     worker = start_baseline_worker("redis")
     plain = []
     try:
-        for i in range(count + 20):
+        for i in range(count + warm_up):
             started = time.perf_counter()
             baseline_noop.delay(i).get(timeout=10)
             plain.append(time.perf_counter() - started)
     finally:
         worker.stop()
-    plain = plain[20:]  # without warm-up
-    for how, ours in (("get_status polled", polled[20:]), ("wait_for_status", waited[20:])):
+    plain = plain[warm_up:]
+    for how, ours in (
+        ("get_status polled", polled[warm_up:]),
+        ("wait_for_status", waited[warm_up:]),
+    ):
         for pct in (50, 99):
             o, p = percentile(ours, pct), percentile(plain, pct)
             report(
@@ -263,9 +257,9 @@ def bench_throughput(count: int) -> None:
 # --- (d) embedded default -------------------------------------------------------------------
 
 
-def bench_embedded(count: int) -> None:
+def bench_embedded(options: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "bench/embedded.py", str(count)],
+        [sys.executable, "bench/embedded.py", *options],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -302,20 +296,18 @@ def bench_recording(count: int, rows: int) -> None:
     application = Application.objects.get(name="bench")
     small = time_recording(count)
     print(f"  filling the history table with {rows:,} rows...", flush=True)
+    insert_runs(
+        {
+            "id": "'fill-' || i",
+            "application_name": "%s",
+            "task_name": "'bench.task_' || (i %% 1000)",
+            "status": "'SUCCESS'",
+            "created_at": "now() - make_interval(secs => i)",
+        },
+        [application.name],
+        rows,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO limepkg_task_starter_taskrun
-                (id, application_name, task_name, args, kwargs, status, error_type, traceback,
-                 reason, sent, skipped, origin, in_history, run_as, language, queue, route_type, worker,
-                 progress_message, created_at)
-            SELECT 'fill-' || i, %s, 'bench.task_' || (i %% 1000), '[]', '{}', 'SUCCESS',
-                   '', '', '', true, false, 'code', false, '', 'en', '', '', '', '',
-                   now() - make_interval(secs => i)
-            FROM generate_series(1, %s) AS i
-            """,
-            [application.name, rows],
-        )
         cursor.execute("ANALYZE limepkg_task_starter_taskrun")
     large = time_recording(count)
     report(
@@ -330,7 +322,9 @@ def bench_recording(count: int, rows: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="every measure with small counts, in seconds (CI)"
+    )
     parser.add_argument("--only", default="abcde", help="which measures, e.g. --only ae")
     options = parser.parse_args()
     quick = options.quick
@@ -339,20 +333,29 @@ def main() -> None:
     purge()
     print(f"Task Starter vs plain Celery on Redis + PostgreSQL ({os.cpu_count()} cores)")
     measures = {
-        "a": lambda: bench_send(300 if quick else 2000),
-        "b": lambda: bench_latency(50 if quick else 300),
-        "c": lambda: bench_throughput(300 if quick else 3000),
-        "d": lambda: bench_embedded(10 if quick else 50),
-        "e": lambda: bench_recording(100 if quick else 500, 20_000 if quick else 1_000_000),
+        "a": lambda: bench_send(100 if quick else 2000),
+        "b": lambda: bench_latency(20, 5) if quick else bench_latency(300, 20),
+        "c": lambda: bench_throughput(100 if quick else 3000),
+        "d": lambda: bench_embedded(["--quick"] if quick else ["--runs", "50"]),
+        "e": lambda: bench_recording(50 if quick else 500, 5_000 if quick else 1_000_000),
     }
+    failed = []
     for letter, run in measures.items():
         if letter in options.only:
-            run()
+            # One broken measure must not hide the others (CI runs them all): its traceback
+            # now, the run's failure at the end.
+            try:
+                run()
+            except Exception:
+                traceback.print_exc()
+                failed.append(f"({letter})")
     print()
     print("| measure | Task Starter | plain Celery | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
     for row in RESULTS:
         print("| " + " | ".join(row) + " |")
+    if failed:
+        sys.exit(f"measure {', '.join(failed)} failed")
 
 
 if __name__ == "__main__":
