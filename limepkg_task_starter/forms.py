@@ -17,6 +17,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
 from lime_task.status import Origin, State
+from lime_task.storable import NotStorableError, storable_json, storable_text
 from limepkg_task_starter.arguments import ArgumentsError, Parameter, decode_arguments
 from limepkg_task_starter.selectors import RunFilters
 
@@ -223,7 +224,7 @@ def _new_adapter(annotation: Any) -> TypeAdapter[Any] | None:
 
 
 def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
+    text = storable_text(value if isinstance(value, str) else json.dumps(value))
     return f"“{text[:40]}…”" if len(text) > 40 else f"“{text}”"
 
 
@@ -302,8 +303,14 @@ class ParameterField(forms.Field):
     def clean(self, value: Any) -> Any:
         value = self.to_python(value)
         self.validate(value)
+        if value is OMITTED:
+            return value
+        try:  # what the history cannot keep is refused before its type is looked at
+            storable_json(value, where=self.parameter.name)
+        except NotStorableError as error:
+            raise forms.ValidationError(str(error), code="invalid") from error
         adapter = _adapter(self.parameter.annotation)
-        if value is OMITTED or adapter is None:
+        if adapter is None:
             return value
         try:
             checked = adapter.validate_python(value)
