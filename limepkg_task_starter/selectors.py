@@ -83,6 +83,14 @@ _WAIT_SLICE_SECONDS = 0.25
 _POLL_SECONDS = 0.01
 
 
+def worker_last_seen(*, hostname: str) -> datetime | None:
+    return (
+        WorkerHeartbeat.objects.filter(hostname=hostname)
+        .values_list("last_seen", flat=True)
+        .first()
+    )
+
+
 def run_status_wait(*, task_id: str, application_name: str, timeout: float) -> TaskStatus | None:
     """The run's status once it has completed, or when ``timeout`` seconds are up.
 
