@@ -1,25 +1,30 @@
 """Stopping tasks while they run, with real task handler processes, on the configured broker:
 a cancelled run stops (the embedded broker included), and a handler asked to stop ends within
-15 s, idle or busy, alone or with its process group."""
+15 s, idle or busy, alone, with its process group, or under ``runall`` (``bin/start``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 import lime_task
 from lime_task import LimeApplication, send_task
-from limepkg_task_starter.models import TaskRun
+from limepkg_task_starter.models import TaskRun, WorkerHeartbeat
 from limepkg_task_starter.services.cancelling import run_cancel
-from tests.support.worker import WorkerProcess, wait_for
+from tests.support.worker import PROJECT_DIR, WorkerProcess, database_url, wait_for
 
 pytestmark = pytest.mark.integration
 TASKS = "tests.reference_solution.tasks.my_task_file"
@@ -164,3 +169,96 @@ def test_a_task_handler_stops_within_15_s(
     assert wait_for(lambda: all(_gone(pid) for pid in family), 5, what="the pool to be gone")
     if busy:
         assert_ended_by_the_stop(sent.id)
+
+
+# --- runall, what bin/start runs --------------------------------------------------------------
+
+
+@pytest.fixture
+def runall(
+    transactional_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start ``manage.py runall`` on the test database and broker, on queues of its own."""
+    prefix = f"r{uuid.uuid4().hex[:6]}_"
+    monkeypatch.setenv("LIME_TASK_QUEUE_PREFIX", prefix)  # this process sends to them too
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        addrport = f"127.0.0.1:{free_port()}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "BROKER_URL": settings.CELERY_BROKER_URL,
+            "LIME_TASKS_HEARTBEAT_INTERVAL": "0.5",
+            "LIME_PACKAGES": "tests.reference_solution",
+            "LIME_TASK_QUEUE_PREFIX": prefix,
+        }
+        command = [sys.executable, "manage.py", "runall", "--addrport", addrport]
+        log = tmp_path / "runall.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*command, "--concurrency", "1", "--web-workers", "1"],
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the test's stand-in for a terminal of its own
+            )
+        processes.append(process)
+        try:
+            wait_for(
+                lambda: process.poll() is not None or WorkerHeartbeat.objects.exists(),
+                300,  # runall collects the static files first: long on a loaded machine
+                what="runall's task handler to start",
+            )
+        except TimeoutError:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        assert process.poll() is None, log.read_text()
+        return process
+
+    yield start
+    for process in processes:
+        for pid in [process.pid, *descendants(process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("how", "busy"),
+    [("SIGTERM", False), ("SIGTERM", True), ("Ctrl-C", True)],
+    ids=["SIGTERM-idle", "SIGTERM-busy", "ctrl-c-busy"],
+)
+def test_runall_stops_everything_within_15_s(
+    runall: Callable[[], subprocess.Popen[bytes]],
+    live_demo_app: LimeApplication,
+    tmp_path: Path,
+    how: str,
+    busy: bool,
+) -> None:
+    process = runall()
+    if busy:
+        sent = send_task(f"{TASKS}.sleeper", live_demo_app, 60)
+        started(sent.id)
+    family = [process.pid, *descendants(process.pid)]
+
+    if how == "Ctrl-C":  # a terminal sends SIGINT to its foreground process group
+        send = lambda: os.killpg(process.pid, signal.SIGINT)  # noqa: E731
+    else:  # a service manager, or ``timeout``
+        send = lambda: os.kill(process.pid, signal.SIGTERM)  # noqa: E731
+    took = stopped_within(process, send)
+    print(f"runall {how} {'busy' if busy else 'idle'}: stopped in {took:.1f} s")
+
+    log = (tmp_path / "runall.log").read_text(errors="replace")
+    assert process.returncode == 0, log
+    assert "Traceback" not in log
+    assert wait_for(lambda: all(_gone(pid) for pid in family), 5, what="every child to be gone")
+    if busy:
+        assert_ended_by_the_stop(sent.id, "SIGTERM")
