@@ -37,7 +37,17 @@ class Command(BaseCommand):
         manage = [sys.executable, "manage.py"]
         web = [sys.executable, "-m", "gunicorn", "taskstarter.wsgi", "--bind", addrport]
         commands = {
-            "web": [*web, "--workers", web_workers, "--access-logfile", "-"],
+            # A request in flight (a status wait, a long page) may hold gunicorn's graceful
+            # stop for its default 30 s: keep it inside the 15 s a stop may take.
+            "web": [
+                *web,
+                "--workers",
+                web_workers,
+                "--graceful-timeout",
+                "10",
+                "--access-logfile",
+                "-",
+            ],
             "task handler": [
                 *manage,
                 "taskhandler",
