@@ -144,14 +144,25 @@ def assert_ended_by_the_stop(task_id: str, sig: str = "SIGTERM") -> None:
     assert run.status == "FAILURE"
     assert run.reason.startswith("Its task handler ")
     assert f"was asked to stop ({sig}) while it ran" in run.reason
+    assert run.later_reports == ""  # the pool's own word on the killed process is not added
 
 
-@pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
-@pytest.mark.parametrize("whom", ["process", "process group"])
+@pytest.mark.parametrize(
+    ("whom", "sig", "busy"),
+    [
+        ("process", signal.SIGTERM, False),
+        ("process", signal.SIGTERM, True),
+        ("process group", signal.SIGTERM, False),  # systemd's control-group kill
+        ("process group", signal.SIGTERM, True),
+        ("process group", signal.SIGINT, True),  # Ctrl-C in the handler's terminal
+    ],
+    ids=["alone-idle", "alone-busy", "group-idle", "group-busy", "ctrl-c-busy"],
+)
 def test_a_task_handler_stops_within_15_s(
     own_worker: Callable[..., WorkerProcess],
     live_demo_app: LimeApplication,
     whom: str,
+    sig: signal.Signals,
     busy: bool,
 ) -> None:
     route = own_queue()
@@ -162,14 +173,14 @@ def test_a_task_handler_stops_within_15_s(
         started(sent.id)
 
     kill = os.killpg if whom == "process group" else os.kill
-    took = stopped_within(handler.process, lambda: kill(handler.process.pid, signal.SIGTERM))
-    print(f"{whom} {'busy' if busy else 'idle'}: stopped in {took:.1f} s")
+    took = stopped_within(handler.process, lambda: kill(handler.process.pid, sig))
+    print(f"{whom} {sig.name} {'busy' if busy else 'idle'}: stopped in {took:.1f} s")
 
     assert handler.process.returncode == 0, handler.log()
     assert "Traceback" not in handler.log()
     assert wait_for(lambda: all(_gone(pid) for pid in family), 5, what="the pool to be gone")
     if busy:
-        assert_ended_by_the_stop(sent.id)
+        assert_ended_by_the_stop(sent.id, sig.name)
 
 
 # --- runall, what bin/start runs --------------------------------------------------------------
