@@ -189,13 +189,13 @@ def test_a_task_handler_stops_within_15_s(
 @pytest.fixture
 def runall(
     transactional_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start ``manage.py runall`` on the test database and broker, on queues of its own."""
     prefix = f"r{uuid.uuid4().hex[:6]}_"
     monkeypatch.setenv("LIME_TASK_QUEUE_PREFIX", prefix)  # this process sends to them too
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(*, ready: bool = True) -> subprocess.Popen[bytes]:
         addrport = f"127.0.0.1:{free_port()}"
         env = {
             **os.environ,
@@ -217,6 +217,8 @@ def runall(
                 start_new_session=True,  # the test's stand-in for a terminal of its own
             )
         processes.append(process)
+        if not ready:
+            return process
         # Its handler has the default name; the tests' own handlers are named test-...
         alive = WorkerHeartbeat.objects.filter(last_seen__gte=timezone.now()).exclude(
             hostname__startswith="test-"
@@ -253,7 +255,7 @@ def free_port() -> int:
     ids=["SIGTERM-idle", "SIGTERM-busy", "ctrl-c-busy"],
 )
 def test_runall_stops_everything_within_15_s(
-    runall: Callable[[], subprocess.Popen[bytes]],
+    runall: Callable[..., subprocess.Popen[bytes]],
     live_demo_app: LimeApplication,
     tmp_path: Path,
     how: str,
@@ -278,3 +280,26 @@ def test_runall_stops_everything_within_15_s(
     assert wait_for(lambda: all(_gone(pid) for pid in family), 5, what="every child to be gone")
     if busy:
         assert_ended_by_the_stop(sent.id, "SIGTERM")
+
+
+def test_runall_stopped_while_it_collects_static_files_stops_at_once(
+    runall: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    process = runall(ready=False)
+
+    def collecting() -> list[int]:
+        found = []
+        for pid in descendants(process.pid):
+            with contextlib.suppress(FileNotFoundError):  # a process that just ended
+                if b"collectstatic" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+        return found
+
+    collector = wait_for(collecting, 120, what="runall to collect the static files")
+    took = stopped_within(process, lambda: os.kill(process.pid, signal.SIGTERM))
+    print(f"runall SIGTERM while collecting static files: stopped in {took:.1f} s")
+
+    log = (tmp_path / "runall.log").read_text(errors="replace")
+    assert process.returncode == 0, log
+    assert "Traceback" not in log
+    assert wait_for(lambda: all(_gone(pid) for pid in collector), 5, what="collectstatic to end")

@@ -8,8 +8,7 @@ import sys
 import time
 from typing import Any
 
-from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 # The task handler stops within its own deadline (``shutdown_grace`` + 5 s, 13 s by default):
 # this one is the last resort, and keeps the whole stop within 15 s.
@@ -33,7 +32,6 @@ class Command(BaseCommand):
         # Stopped with SIGTERM (a service manager, ``timeout``) as with Ctrl-C: stop the children.
         signal.signal(signal.SIGTERM, _stop_requested)
         signal.signal(signal.SIGINT, _stop_requested)
-        call_command("collectstatic", interactive=False, verbosity=0)
         manage = [sys.executable, "manage.py"]
         web = [sys.executable, "-m", "gunicorn", "taskstarter.wsgi", "--bind", addrport]
         commands = {
@@ -62,15 +60,21 @@ class Command(BaseCommand):
         }
         # Each child leads its own process group: a terminal's Ctrl-C reaches this process only,
         # which stops each child once, and a child that overstays is killed with its own children.
-        processes = {
-            name: subprocess.Popen(command, process_group=0) for name, command in commands.items()
-        }
-        self.stdout.write(self.style.SUCCESS(f"Task starter: http://{addrport}/admin/"))
+        processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
+            # In a process of its own: WhiteNoise compresses the files in threads, and a signal
+            # that lands in one of them would wait for the whole collection to be handled here.
+            # Stopped, it is killed (subprocess.run does that); the next start collects again.
+            collect = [*manage, "collectstatic", "--noinput", "--verbosity", "0"]
+            if subprocess.run(collect, process_group=0).returncode != 0:
+                raise CommandError("Collecting the static files failed (see above).")
+            for name, command in commands.items():
+                processes[name] = subprocess.Popen(command, process_group=0)
+            self.stdout.write(self.style.SUCCESS(f"Task starter: http://{addrport}/admin/"))
             while all(process.poll() is None for process in processes.values()):
                 time.sleep(0.5)
         except StopRequestedError:
-            self.stdout.write("Stopping the web server and the task handler…")
+            self.stdout.write("Stopping…")
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
