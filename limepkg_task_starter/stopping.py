@@ -62,6 +62,8 @@ def _running() -> dict[str, Any]:
 
 
 def _terminate(request: Any) -> None:
+    # From this module's threads, not the consumer's: for the pool this is a kill(2) of the
+    # process running the job and a flag on the job, which its result handler thread reads.
     worker_state.revoked.add(request.id)  # a redelivered message is dropped, as after revoke
     request.terminate(_consumer.pool, signal=signal.SIGTERM)
 
