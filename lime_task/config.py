@@ -82,6 +82,11 @@ class TasksConfig(BaseModel):
         description="A STARTED run whose worker has not marked itself alive for this long ends "
         "as FAILURE (worker lost).",
     )
+    shutdown_grace: float = Field(
+        default=8.0,
+        description="Seconds a stopping task handler waits for its running tasks before it stops "
+        "them (each run then ends as FAILURE, saying so). The handler exits at most 5 s later.",
+    )
     pending_timeout: float = Field(
         default=3600.0,
         description="A PENDING run no worker has started within this many seconds ends as "

@@ -102,6 +102,23 @@ _WAIT_SLICE_SECONDS = 0.25
 _POLL_SECONDS = 0.01
 
 
+def runs_cancelled(*, run_ids: list[str]) -> list[str]:
+    """Which of these runs were cancelled (the ones their task handler must stop)."""
+    return list(
+        TaskRun.objects.filter(id__in=run_ids, cancelled_at__isnull=False).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def worker_last_seen(*, hostname: str) -> datetime | None:
+    return (
+        WorkerHeartbeat.objects.filter(hostname=hostname)
+        .values_list("last_seen", flat=True)
+        .first()
+    )
+
+
 def run_status_wait(*, task_id: str, application_name: str, timeout: float) -> TaskStatus | None:
     """The run's status once it has completed, or when ``timeout`` seconds are up.
 

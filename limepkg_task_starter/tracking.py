@@ -37,6 +37,7 @@ from lime_task.decorator import SKIPPED, STAND_DOWN, LimeTask
 from lime_task.exceptions import ResultNotStorableError, TaskFailure
 from lime_task.status import State
 from lime_task.storable import MAX_RESULT_BYTES, NotStorableError, storable_json, storable_text
+from limepkg_task_starter import stopping
 from limepkg_task_starter.services import maintenance, stats, worker
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,11 @@ def _replay_until_done() -> None:
 
 def _is_tracked(task: Any) -> bool:
     return isinstance(task, LimeTask) and not getattr(task.request, "is_eager", False)
+
+
+def _ended_at_shutdown(task_id: str) -> bool:
+    """Its record already says how the stopping handler ended it: the pool's word comes after."""
+    return task_id in stopping.ended_at_shutdown
 
 
 @signals.task_prerun.connect
@@ -346,7 +352,7 @@ def on_task_failure(
     einfo: Any = None,
     **_: Any,
 ) -> None:
-    if not _is_tracked(sender) or exception is None:
+    if not _is_tracked(sender) or exception is None or _ended_at_shutdown(task_id):
         return
     error_class = type(exception)
     reason = _failure_reason(exception)
@@ -372,7 +378,7 @@ def on_task_failure(
 def on_task_revoked(
     request: Any = None, terminated: bool = False, expired: bool = False, **_: Any
 ) -> None:
-    if request is None or not request.id:
+    if request is None or not request.id or _ended_at_shutdown(request.id):
         return
     reason = (
         "Expired before it ran."

@@ -565,13 +565,7 @@ def run_cancel(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRes
             request,
             site,
             title="Cancel this run?",
-            question=(
-                "It is waiting: it will not start."
-                if run.status == "PENDING"
-                else "It is running: its task handler will stop it."
-                if run.status == "STARTED"
-                else "It has already ended; there is nothing to cancel."
-            ),
+            question=cancelling.run_cancel_outlook(run=run),
             runs=[run],
             action=reverse("admin:task_starter:run_cancel", kwargs={"run_id": run.id}),
             confirm_label="Cancel the run",

@@ -302,6 +302,11 @@ TASKS = {
 LIME_TASK_BACKEND = "limepkg_task_starter.backend.DatabaseBackend"
 CELERY_BEAT_SCHEDULER = "limepkg_task_starter.scheduler:TaskStarterScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# How long the pool waits for a result a dead pool process may have written before it calls the
+# process lost (10 s by default). While a job waits so, a stopping handler's pool replaces the
+# dead process and cannot close: after a SIGTERM to the process group that is most of the 15 s
+# a stop may take. A result written at all is read within milliseconds.
+CELERY_WORKER_LOST_WAIT = 3.0
 # Celery's own task events, for monitors such as Flower (`celery -A taskstarter flower`): off
 # unless CELERY_EVENTS=1, as each run then sends a message per change of state.
 CELERY_WORKER_SEND_TASK_EVENTS = _env_flag("CELERY_EVENTS")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from lime_task.config import tasks_config
 from lime_task.status import State
+from limepkg_task_starter import selectors
 from limepkg_task_starter.models import AuditAction, AuditEntry, TaskRun
 from limepkg_task_starter.permissions import CANCEL
 
@@ -19,6 +22,23 @@ MAY_NOT_CANCEL = "You may not cancel runs."
 NOT_OPEN = "This run has already ended ({status}); there is nothing to cancel."
 CANCELLED_WAITING = "Cancelled by {user} before it started."
 CANCELLED_RUNNING = "Cancelled by {user} while it ran; its worker was told to stop it."
+CANCELLED_UNREACHABLE = (
+    "Cancelled by {user} while it ran on {worker}, which {silence}: it may not be stopped. Its "
+    "later reports say how it ended."
+)
+# What the confirmation page says before anything is done.
+WILL_NOT_START = "It is waiting: it will not start."
+WILL_STOP = "It is running: its task handler will stop it within a few seconds."
+MAY_NOT_STOP = (
+    "It is running on {worker}, which {silence}: it may not be able to stop it. The run will "
+    "say Cancelled; if it finishes after all, its outcome replaces that."
+)
+NOTHING_TO_CANCEL = "It has already ended; there is nothing to cancel."
+# A task handler marks itself alive every heartbeat_interval; this many missed marks and it
+# may not be running anything any more (or not watching for cancels).
+SILENT_AFTER_HEARTBEATS = 3
+SILENT_FOR = "has not been heard from for {seconds:.0f} s"
+NEVER_SEEN = "has never reported itself alive"
 
 
 class CancelRefusedError(PermissionError):
@@ -45,12 +65,17 @@ def run_cancel(*, actor: Any, run: TaskRun) -> TaskRun:
             status = locked.status if locked is not None else run.status
             raise RunNotOpenError(NOT_OPEN.format(status=str(status).title()))
         running = locked.status == State.STARTED
-        template = CANCELLED_RUNNING if running else CANCELLED_WAITING
+        silent = _handler_silence(locked, now=now) if running else None
+        template = (
+            CANCELLED_UNREACHABLE if silent else CANCELLED_RUNNING if running else CANCELLED_WAITING
+        )
         locked.status = State.REVOKED
         locked.finished_at = now
         locked.cancelled_at = now
         locked.cancelled_by = actor
-        locked.reason = template.format(user=actor.get_username())
+        locked.reason = template.format(
+            user=actor.get_username(), worker=locked.worker, silence=silent
+        )
         locked.save(
             update_fields=["status", "finished_at", "cancelled_at", "cancelled_by", "reason"]
         )
@@ -67,6 +92,29 @@ def run_cancel(*, actor: Any, run: TaskRun) -> TaskRun:
         )
         transaction.on_commit(lambda: _revoke(locked.id, terminate=running))
     return locked
+
+
+def run_cancel_outlook(*, run: TaskRun) -> str:
+    """What cancelling ``run`` will do, said before it is done."""
+    if run.status == State.PENDING:
+        return WILL_NOT_START
+    if run.status != State.STARTED:
+        return NOTHING_TO_CANCEL
+    silent = _handler_silence(run, now=timezone.now())
+    return MAY_NOT_STOP.format(worker=run.worker, silence=silent) if silent else WILL_STOP
+
+
+def _handler_silence(run: TaskRun, *, now: datetime) -> str | None:
+    """How the task handler running ``run`` has been silent, when too long to count on it."""
+    if not run.worker:
+        return None
+    last_seen = selectors.worker_last_seen(hostname=run.worker)
+    if last_seen is None:
+        return NEVER_SEEN
+    silent = (now - last_seen).total_seconds()
+    if silent <= SILENT_AFTER_HEARTBEATS * tasks_config().heartbeat_interval:
+        return None
+    return SILENT_FOR.format(seconds=silent)
 
 
 def _revoke(task_id: str, *, terminate: bool) -> None:

@@ -98,9 +98,13 @@ ALSO_FINISHED = (
 )
 ALSO_STARTED = "{worker} started it again at {at}, after another worker had finished it."
 STOPPED_AFTER_CANCEL = "{worker} stopped it at {at}."
-FINISHED_DESPITE_CANCEL = (
+FINISHED_BEFORE_CANCEL = (
     "Cancelled at {cancelled}, but {worker} had already finished it: {status} at {at}; that "
     "is the outcome recorded."
+)
+FINISHED_DESPITE_CANCEL = (
+    "Cancelled at {cancelled}, but {worker} did not stop it: it went on and finished {status} "
+    "at {at}, {seconds:.1f} s later; that is the outcome recorded."
 )
 
 
@@ -140,9 +144,7 @@ def run_mark_finished(
         if status == State.REVOKED:
             _add_later_report(task_id, STOPPED_AFTER_CANCEL.format(worker=worker, at=_when(at)))
             return
-        note = FINISHED_DESPITE_CANCEL.format(
-            cancelled=_when(run.cancelled_at), worker=worker, status=status, at=_when(at)
-        )
+        note = _finished_after_cancel(run.cancelled_at, worker=worker, status=status, at=at)
         changes["later_reports"] = _joined(run.later_reports, note)
         run_update(task_id, changes, announce=True)
         return
@@ -162,6 +164,22 @@ def run_mark_finished(
         worker=worker, status=status, at=_when(at), recorded_worker=run.worker
     )
     _add_later_report(task_id, note)
+
+
+def _finished_after_cancel(cancelled: datetime, *, worker: str, status: State, at: datetime) -> str:
+    """What the record adds when a cancelled run's worker reports it finished: before the
+    cancel (the two crossed), or after it (the worker did not stop it)."""
+    if at <= cancelled:
+        return FINISHED_BEFORE_CANCEL.format(
+            cancelled=_when(cancelled), worker=worker, status=status, at=_when(at)
+        )
+    return FINISHED_DESPITE_CANCEL.format(
+        cancelled=_when(cancelled),
+        worker=worker,
+        status=status,
+        at=_when(at),
+        seconds=(at - cancelled).total_seconds(),
+    )
 
 
 def _when(moment: datetime) -> str:

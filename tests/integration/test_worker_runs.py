@@ -220,10 +220,6 @@ def test_a_cancelled_waiting_run_never_runs(
     assert not marker.exists(), "the cancelled task ran"
 
 
-@pytest.mark.skipif(
-    celery_app.conf.broker_url.startswith("embedded"),
-    reason="the embedded broker does not broadcast, so a running task cannot be told to stop",
-)
 def test_a_cancelled_running_run_is_terminated(
     worker: WorkerProcess, live_demo_app: LimeApplication
 ) -> None:

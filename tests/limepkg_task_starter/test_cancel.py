@@ -4,6 +4,7 @@ starts; a worker's later word is kept."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 from lime_task.status import Origin, State
 from limepkg_task_starter.models import Application, AuditEntry, TaskRun
 from limepkg_task_starter.services import cancelling
+from limepkg_task_starter.services.maintenance import worker_heartbeat
 from limepkg_task_starter.services.worker import run_mark_finished, run_mark_started
 from tests.limepkg_task_starter.conftest import DUMMY, make_user, started_on
 
@@ -73,6 +75,7 @@ def test_a_running_run_is_terminated_and_its_workers_confirmation_kept(
     pages_application: Application, canceller: Any, revoked: list[tuple[str, bool]]
 ) -> None:
     run = open_run(pages_application, State.STARTED, worker="w1@host")
+    worker_heartbeat(hostname="w1@host")
     cancelling.run_cancel(actor=canceller, run=run)
     assert revoked == [(run.id, True)]
 
@@ -93,13 +96,34 @@ def test_a_run_that_finished_before_the_cancel_arrived_keeps_its_outcome(
     pages_application: Application, canceller: Any, revoked: list[tuple[str, bool]]
 ) -> None:
     run = open_run(pages_application, State.STARTED, worker="w1@host")
-    cancelling.run_cancel(actor=canceller, run=run)
+    finished = timezone.now()
+    cancelling.run_cancel(actor=canceller, run=run)  # the worker's report is on its way
     run_mark_finished(
-        task_id=run.id, status=State.SUCCESS, at=timezone.now(), result=10, worker="w1@host"
+        task_id=run.id, status=State.SUCCESS, at=finished, result=10, worker="w1@host"
     )
     run.refresh_from_db()
     assert (run.status, run.result) == ("SUCCESS", 10)
     assert "had already finished it: SUCCESS" in run.later_reports
+
+
+def test_a_run_its_worker_did_not_stop_says_it_finished_after_the_cancel(
+    pages_application: Application, canceller: Any, revoked: list[tuple[str, bool]]
+) -> None:
+    run = open_run(pages_application, State.STARTED, worker="w1@host")
+    cancelled = cancelling.run_cancel(actor=canceller, run=run).cancelled_at
+    assert cancelled is not None
+    run_mark_finished(
+        task_id=run.id,
+        status=State.SUCCESS,
+        at=cancelled + timedelta(seconds=25),
+        result=10,
+        worker="w1@host",
+    )
+    run.refresh_from_db()
+    assert (run.status, run.result) == ("SUCCESS", 10)
+    assert "had already finished" not in run.later_reports
+    assert "w1@host did not stop it: it went on and finished SUCCESS" in run.later_reports
+    assert "25.0 s later" in run.later_reports
 
 
 def test_refused_without_the_permission_or_once_ended(
@@ -135,3 +159,33 @@ def test_the_page_asks_first_and_names_who_cancelled(
     assert "Cancelled</span>" in page and "by stopper" in page
     again = client.post(url, follow=True)
     assert "already ended (Revoked)" in again.content.decode()
+
+
+def test_a_run_on_a_silent_handler_is_said_to_maybe_not_stop_before_and_after(
+    pages_application: Application, canceller: Any, revoked: list[tuple[str, bool]]
+) -> None:
+    run = open_run(pages_application, State.STARTED, worker="w1@host")
+    worker_heartbeat(hostname="w1@host", at=timezone.now() - timedelta(minutes=2))
+    client = Client()
+    client.force_login(canceller)
+    url = f"/admin/task-starter/runs/{run.id}/cancel/"
+
+    asked = client.get(url).content.decode()
+    assert "It is running on w1@host, which has not been heard from for 120 s" in asked
+    assert "it may not be able to stop it" in asked
+
+    client.post(url)
+    run.refresh_from_db()
+    assert run.status == "REVOKED"
+    assert run.reason.startswith(
+        "Cancelled by stopper while it ran on w1@host, which has not been heard from for 120 s: "
+        "it may not be stopped."
+    )
+
+
+def test_a_run_on_a_live_handler_is_said_to_stop(
+    pages_application: Application, canceller: Any, revoked: list[tuple[str, bool]]
+) -> None:
+    run = open_run(pages_application, State.STARTED, worker="w1@host")
+    worker_heartbeat(hostname="w1@host")
+    assert cancelling.run_cancel_outlook(run=run) == cancelling.WILL_STOP

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 
 from lime_task.config import tasks_config
 from lime_task.routing import all_queue_names
+from limepkg_task_starter import stopping
 from taskstarter.celery import app as celery_app
 
 
@@ -29,7 +30,10 @@ class Command(BaseCommand):
 
     def run_from_argv(self, argv: list[str]) -> None:
         django.setup()
-        celery_app.worker_main(worker_argv(argv[2:]))
+        try:
+            celery_app.worker_main(worker_argv(argv[2:]))
+        except SystemExit as stopped:
+            stopping.exit_without_finalizers(stopped.code)
 
     def handle(self, *args: Any, **options: Any) -> None:  # pragma: no cover - see run_from_argv
         celery_app.worker_main(worker_argv(list(args)))
