@@ -190,7 +190,12 @@ def test_a_task_handler_stops_within_15_s(
 def runall(
     transactional_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start ``manage.py runall`` on the test database and broker, on queues of its own."""
+    """Start ``manage.py runall`` on the test database and broker, on queues of its own.
+
+    ``runall`` is what bin/start runs, on the embedded broker: it is tested there (bin/test's
+    integration-embedded run); each start costs half a minute, too dear to repeat per broker."""
+    if not settings.CELERY_BROKER_URL.startswith("embedded"):
+        pytest.skip("runall is bin/start's way, on the embedded broker: tested in that run")
     prefix = f"r{uuid.uuid4().hex[:6]}_"
     monkeypatch.setenv("LIME_TASK_QUEUE_PREFIX", prefix)  # this process sends to them too
     processes: list[subprocess.Popen[bytes]] = []
