@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 from celery import current_app
+from django.db import DatabaseError
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -199,6 +200,13 @@ def _record_other_backends_run(sender: Any, task_result: Any, **_: Any) -> None:
     return_value = None
     if task_result.status == TaskResultStatus.SUCCESSFUL:
         return_value = task_result._return_value  # the property raises unless it succeeded
+    try:
+        _record(application, task_result, return_value)
+    except DatabaseError:  # the other backend's run goes on: only its record here is missing
+        logger.exception("Run %s of another task backend not recorded", task_result.id)
+
+
+def _record(application: str, task_result: Any, return_value: Any) -> None:
     framework_runs.framework_run_record(
         application_name=application,
         run_id=str(task_result.id),

@@ -179,3 +179,16 @@ def test_a_framework_task_is_started_from_its_task_page(
         run.refresh_from_db()
     assert (run.status, run.result) == ("SUCCESS", 9)
     assert framework_tasks.add.get_result(run.id).return_value == 9
+
+
+def test_a_run_of_another_backend_that_cannot_be_recorded_still_runs(
+    settings: Any, live_demo_app: LimeApplication
+) -> None:
+    settings.TASKS = {
+        "default": {"BACKEND": OURS, "OPTIONS": {"APPLICATION": "demo"}},
+        "immediate": {"BACKEND": IMMEDIATE, "OPTIONS": {"TASK_STARTER_APPLICATION": "gone"}},
+    }
+    result = framework_tasks.add.using(backend="immediate").enqueue(1, 2)
+
+    assert result.return_value == 3  # the database refused the record (no application "gone")
+    assert not TaskRun.objects.filter(id=result.id).exists()
