@@ -110,41 +110,96 @@ class StackConfig(BaseModel):
     packages: list[str] = Field(default_factory=list)
 
 
+class ConfigError(ValueError):
+    """A config that cannot be used: one line per problem, naming where it was written.
+
+    Each line names the file (or the environment variable), the key and the value, so the
+    operator can fix it without reading a traceback.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    """The file's mapping; a :class:`ConfigError` naming the file if it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{path}: cannot be read ({error})"]) from error
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError([f"{path}, line {error.lineno}: not valid JSON ({error.msg})"]) from error
+    except yaml.YAMLError as error:
+        raise ConfigError([f"{path}: not valid YAML ({_yaml_problem(error)})"]) from error
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: the configuration must be a mapping, not {type(data).__name__}")
+        raise ConfigError(
+            [f"{path}: the configuration must be a mapping, not {type(data).__name__}"]
+        )
     # The JSON form of the reference names the section ``tasks_config``.
     if "tasks_config" in data and "tasks" not in data:
         data["tasks"] = data.pop("tasks_config")
     return data
 
 
-def _environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}" if mark is not None else str(problem)
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
+    """``{key: (variable, value)}`` for each tasks key the environment sets."""
+    overrides: dict[str, tuple[str, Any]] = {}
     for name, raw in environ.items():
         if name.startswith(ENV_PREFIX):
-            overrides[name.removeprefix(ENV_PREFIX).lower()] = yaml.safe_load(raw)
+            overrides[name.removeprefix(ENV_PREFIX).lower()] = (name, yaml.safe_load(raw))
     if environ.get("BROKER_URL"):
-        overrides["broker_connection_string"] = environ["BROKER_URL"]
+        overrides["broker_connection_string"] = ("BROKER_URL", environ["BROKER_URL"])
     if "RESULT_BACKEND_URL" in environ:
-        overrides["backend_connection_string"] = environ["RESULT_BACKEND_URL"]
+        overrides["backend_connection_string"] = (
+            "RESULT_BACKEND_URL",
+            environ["RESULT_BACKEND_URL"],
+        )
     return overrides
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> StackConfig:
-    """Read the config file (if any), apply environment overrides and validate the result."""
+    """Read the config file (if any), apply environment overrides and validate the result.
+
+    Raises :class:`ConfigError`, one line per problem naming the file or variable, key and value.
+    """
     data = read_config_file(path) if path is not None else {}
-    tasks = dict(data.get("tasks") or {})
-    tasks.update(_environment_overrides(environ))
+    section = data.get("tasks") or {}
+    if not isinstance(section, dict):
+        raise ConfigError([f"{path}: tasks must be a mapping, not {type(section).__name__}"])
+    tasks = dict(section)
+    written_in = {key: f"{path}: tasks.{key}" for key in tasks}
+    for key, (variable, value) in _environment_overrides(environ).items():
+        tasks[key] = value
+        written_in[key] = f"environment {variable}"
     packages = list(data.get("packages") or [])
     packages += [p.strip() for p in environ.get("LIME_PACKAGES", "").split(",") if p.strip()]
-    return StackConfig(
-        tasks=TasksConfig.model_validate(tasks), packages=list(dict.fromkeys(packages))
-    )
+    try:
+        validated = TasksConfig.model_validate(tasks)
+    except ValidationError as error:
+        raise ConfigError([_problem(e, written_in, path) for e in error.errors()]) from error
+    return StackConfig(tasks=validated, packages=list(dict.fromkeys(packages)))
+
+
+def _problem(error: Any, written_in: dict[str, str], path: Path | None) -> str:
+    location = [str(part) for part in error["loc"]]
+    where = written_in.get(location[0], f"{path}: tasks.{location[0]}") if location else str(path)
+    if len(location) > 1:
+        where += "." + ".".join(location[1:])
+    message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+    value = error.get("input")
+    shown = "" if error["type"] == "missing" or isinstance(value, dict) else f" = {value!r}"
+    return f"{where}{shown}: {message}"
 
 
 def tasks_config() -> TasksConfig:

@@ -20,7 +20,7 @@ import django_stubs_ext
 from csp.constants import NONE, SELF
 from kombu import Exchange, Queue
 
-from lime_task.config import load_config
+from lime_task.config import ConfigError, load_config
 from lime_task.routing import all_queue_names, queue_name
 
 # Generic classes such as ModelAdmin[Application] subscriptable at run time.
@@ -218,7 +218,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Tasks ------------------------------------------------------------------------------------
 
 LIME_CONFIG_FILE = Path(os.environ.get("LIME_CONFIG", BASE_DIR / "config" / "embedded.yaml"))
-LIME_STACK = load_config(LIME_CONFIG_FILE)
+try:
+    LIME_STACK = load_config(LIME_CONFIG_FILE)
+except ConfigError as error:
+    # One line per problem naming the file or variable, key and value: not a traceback.
+    raise SystemExit(f"Task handler configuration error:\n{error}") from None
 LIME_TASKS = LIME_STACK.tasks
 LIME_PACKAGES = LIME_STACK.packages
 

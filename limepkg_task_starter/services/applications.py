@@ -20,11 +20,25 @@ class InvalidApplicationError(ValueError):
     """An application that cannot be imported; the message names it and what is wrong."""
 
 
+def config_merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` with ``changes`` laid over it: mappings merge key by key, anything else
+    (lists included) is replaced, so ``tasks: [...]`` in ``changes`` is the whole new list."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = config_merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 @transaction.atomic
-def applications_import(*, data: Mapping[str, Any]) -> list[Application]:
+def applications_import(*, data: Mapping[str, Any], merge: bool = False) -> list[Application]:
     """Create or update applications from ``{name: {config: {...}}}``; all or nothing.
 
-    Each config is checked against the application config schema first.
+    An existing application's config is replaced, or with ``merge`` the given keys are laid
+    over it (see :func:`config_merged`). Each resulting config is checked against the
+    application config schema first.
     """
     imported = []
     for name, section in data.items():
@@ -40,6 +54,9 @@ def applications_import(*, data: Mapping[str, Any]) -> list[Application]:
         config = config or {}
         if not isinstance(config, dict):
             raise InvalidApplicationError(NOT_A_MAPPING.format(name=name))
+        existing = Application.objects.filter(name=str(name)).first()
+        if merge and existing is not None:
+            config = config_merged(existing.config or {}, config)
         try:
             parse_application_config(config)
         except InvalidApplicationConfigError as error:

@@ -1,19 +1,24 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from django.test import override_settings
 
 from lime_task.config import (
     DEFAULT_LANGUAGE,
     DEFAULT_QOS_QUEUES,
+    ConfigError,
     InvalidApplicationConfigError,
     TasksConfig,
     load_config,
     parse_application_config,
 )
+from taskstarter.checks import result_backend_is_chosen
 
 # The tasks section exactly as the task handler reference writes it (None and True included).
 REFERENCE_YAML = """\
@@ -89,9 +94,77 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert stack.packages == ["pkg_a", "pkg_b"]
 
 
-def test_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="task_time_limt"):
-        load_config(write(tmp_path, "bad.yaml", "tasks:\n  task_time_limt: 3\n"), environ={})
+def test_unknown_key_is_named_with_its_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", "tasks:\n  task_time_limt: 3\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert raised.value.problems == [f"{path}: tasks.task_time_limt = 3: unknown key"]
+
+
+def test_a_bad_value_names_file_key_and_value(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", "tasks:\n  task_time_limit: soon\n  result_expires: x\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    problems = raised.value.problems
+    assert len(problems) == 2
+    assert problems[0].startswith(f"{path}: tasks.task_time_limit = 'soon': ")
+    assert problems[1].startswith(f"{path}: tasks.result_expires = 'x': ")
+
+
+def test_an_unknown_environment_variable_is_named_in_full(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, environ={"LIME_TASKS_FOO": "1", "LIME_TASKS_TASK_TIME_LIMIT": "soon"})
+    assert sorted(raised.value.problems) == [
+        "environment LIME_TASKS_FOO = 1: unknown key",
+        "environment LIME_TASKS_TASK_TIME_LIMIT = 'soon': "
+        "Input should be a valid number, unable to parse string as a number",
+    ]
+
+
+def test_a_nested_key_is_named_with_its_path(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", "tasks:\n  routing:\n    qoss: {}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert raised.value.problems == [f"{path}: tasks.routing.qoss: unknown key"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("broken.yaml", "tasks:\n  timezone: UTC\n   bad: [\n", "not valid YAML"),
+        ("broken.json", '{"tasks": ', "line 1: not valid JSON"),
+        ("list.yaml", "- a\n- b\n", "must be a mapping, not list"),
+        ("section.yaml", "tasks: 3\n", "tasks must be a mapping, not int"),
+    ],
+)
+def test_an_unreadable_file_is_one_line_naming_it(
+    tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    path = write(tmp_path, name, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    (problem,) = raised.value.problems
+    assert problem.startswith(str(path)) and expected in problem
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot be read"):
+        load_config(tmp_path / "missing.yaml", environ={})
+
+
+def test_a_config_error_stops_manage_py_with_the_lines_and_no_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", "tasks:\n  task_time_limit: soon\n")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env={**os.environ, "LIME_CONFIG": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"{path}: tasks.task_time_limit = 'soon': " in done.stderr
 
 
 # --- An application's configuration -----------------------------------------------------------
@@ -132,3 +205,14 @@ def test_scheduled_tasks_may_be_disabled_by_name() -> None:
     config = parse_application_config({"scheduled_tasks": {"a.b": {"enabled": False}}})
     assert not config.scheduled_task_enabled("a.b")
     assert config.scheduled_task_enabled("a.c")
+
+
+def test_the_implied_redis_result_backend_is_a_warning_not_silent() -> None:
+    implied = load_config(None, environ={}).tasks
+    chosen = load_config(None, environ={"RESULT_BACKEND_URL": "None"}).tasks
+    with override_settings(LIME_TASKS=implied):
+        (warning,) = result_backend_is_chosen()
+    assert warning.id == "taskstarter.W001"
+    assert "redis://localhost" in warning.msg
+    with override_settings(LIME_TASKS=chosen):
+        assert result_backend_is_chosen() == []

@@ -40,6 +40,38 @@ def test_load_app_config_updates_in_place(tmp_path: Path) -> None:
     assert Application.objects.get().task_history == 30
 
 
+DISABLE_A_SCHEDULE = """\
+lisa_application_name:
+  config:
+    scheduled_tasks:
+      my_solution.tasks.my_tasks.my_special_task:
+        enabled: false
+"""
+
+
+@pytest.mark.django_db
+def test_load_app_config_says_it_replaces_and_merge_keeps_the_rest(tmp_path: Path) -> None:
+    full, change = tmp_path / "app.yaml", tmp_path / "disable.yaml"
+    full.write_text(REFERENCE_APP_CONFIG)
+    change.write_text(DISABLE_A_SCHEDULE)
+    out = StringIO()
+    call_command("load_app_config", full, stdout=out)
+    call_command("load_app_config", change, "--merge", stdout=out)
+    merged = Application.objects.get().config
+    assert merged["limepkg_task_starter"] == {"task_history": 20}
+    assert merged["scheduled_tasks"] == {
+        "my_solution.tasks.my_tasks.my_special_task": {"enabled": False}
+    }
+
+    call_command("load_app_config", change, stdout=out)
+    assert "limepkg_task_starter" not in Application.objects.get().config
+    assert out.getvalue().splitlines() == [
+        "Created application lisa_application_name",
+        "Merged into the config of application lisa_application_name",
+        "Replaced the config of application lisa_application_name",
+    ]
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("text", "message"), [("- a\n- b\n", "expected a mapping"), ("app: {config: [1]}\n", "mapping")]
