@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -123,22 +126,58 @@ def test_default_history_length_is_ten() -> None:
 
 def test_taskhandler_consumes_every_configured_queue_by_default(settings) -> None:
     settings.LIME_TASKS = TasksConfig()
-    argv = worker_argv(["--concurrency", "4"])
+    argv = worker_argv(["--concurrency", "4"], node_name=lambda: "handler7@%h")
     assert argv[:3] == [
         "worker",
         "--queues",
         "lime_default_task_queue,lime_task_queue_asap,lime_task_queue_background,"
         "lime_task_queue_scheduled",
     ]
-    assert argv[3:] == ["--concurrency", "4"]
+    assert argv[3:] == ["--hostname", "handler7@%h", "--loglevel", "INFO", "--concurrency", "4"]
 
 
 def test_taskhandler_queues_narrow_and_beat_adds_the_scheduler() -> None:
-    assert worker_argv(["--queues", "a,b", "--beat", "-l", "INFO"]) == [
+    assert worker_argv(["--queues", "a,b", "--beat", "-l", "WARNING", "-n", "w1@%h"]) == [
         "worker",
         "--queues",
         "a,b",
         "--beat",
-        "-l",
-        "INFO",
+        "--hostname",
+        "w1@%h",
+        "--loglevel",
+        "WARNING",
     ]
+
+
+def test_each_handler_on_a_host_gets_its_own_node_name_and_keeps_it(tmp_path: Path) -> None:
+    # Each claim runs in a process of its own, as handlers do: the lock is per process.
+    script = (
+        "import sys, time, django; from pathlib import Path; django.setup();"
+        "from limepkg_task_starter.management.commands.taskhandler import claim_node_name;"
+        "print(claim_node_name(Path(sys.argv[1])), flush=True); time.sleep(30)"
+    )
+
+    def handler() -> tuple[subprocess.Popen[str], str]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "taskstarter.settings"},
+        )
+        assert process.stdout is not None
+        return process, process.stdout.readline().strip()
+
+    first, first_name = handler()
+    second, second_name = handler()
+    try:
+        assert (first_name, second_name) == ("handler1@%h", "handler2@%h")
+        first.kill()
+        first.wait(10)
+        # A restart takes the number back.
+        again, again_name = handler()
+        again.kill()
+        assert again_name == "handler1@%h"
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait(10)
