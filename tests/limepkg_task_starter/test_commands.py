@@ -8,6 +8,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from lime_task.config import TasksConfig
@@ -181,3 +182,33 @@ def test_each_handler_on_a_host_gets_its_own_node_name_and_keeps_it(tmp_path: Pa
         for process in (first, second):
             process.kill()
             process.wait(10)
+
+
+@pytest.mark.django_db
+def test_setup_demo_keeps_the_password_and_the_edited_application(tmp_path: Path) -> None:
+    config = tmp_path / "demo.yaml"
+    config.write_text(REFERENCE_APP_CONFIG)
+    first = StringIO()
+    call_command("setup_demo", "--app-config", config, stdout=first)
+    password = re.search(r"password: (\S+)", first.getvalue())
+    assert password is not None
+    assert admin_password_is(password[1])
+    Application.objects.filter(name="lisa_application_name").update(config={"language": "sv"})
+
+    again = StringIO()
+    call_command("setup_demo", "--app-config", config, stdout=again)
+    assert "password:" not in again.getvalue()
+    assert "Kept application lisa_application_name" in again.getvalue()
+    assert admin_password_is(password[1])
+    assert Application.objects.get().config == {"language": "sv"}
+
+    reset = StringIO()
+    call_command("setup_demo", "--app-config", config, "--reset-password", stdout=reset)
+    new_password = re.search(r"password: (\S+)", reset.getvalue())
+    assert new_password is not None and new_password[1] != password[1]
+    assert not admin_password_is(password[1])
+    assert admin_password_is(new_password[1])
+
+
+def admin_password_is(password: str) -> bool:
+    return bool(get_user_model()._default_manager.get(username="admin").check_password(password))
