@@ -1,12 +1,9 @@
 """The task API solution code uses: declare, send and follow background tasks.
 
-from lime_task import task, send_task, get_status, TaskFailure
-
-@task
-def my_task(app, number: int = 5):
-    return f"counted to {number} in {app.name}"
-
-status = send_task("my_solution.tasks.my_tasks.my_task", app, 7)
+A task is a function decorated with :func:`task`, whose first argument is the application it
+runs for; :func:`send_task` starts it and returns its :class:`TaskStatus` (PENDING);
+:func:`get_status` and :func:`wait_for_status` follow it. The tutorial in ``docs/`` shows each
+step with code.
 """
 
 from __future__ import annotations

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from lime_task.config import TasksConfig
+from limepkg_task_starter.management.commands.runall import static_sources_fingerprint
 from limepkg_task_starter.management.commands.taskhandler import worker_argv
 from limepkg_task_starter.models import Application
 
@@ -212,3 +215,16 @@ def test_setup_demo_keeps_the_password_and_the_edited_application(tmp_path: Path
 
 def admin_password_is(password: str) -> bool:
     return bool(get_user_model()._default_manager.get(username="admin").check_password(password))
+
+
+def test_runall_collects_again_only_when_a_static_source_changed(tmp_path: Path) -> None:
+    (tmp_path / "site.css").write_text("body { color: black }")
+    finders.get_finder.cache_clear()
+    try:
+        with override_settings(STATICFILES_DIRS=[tmp_path]):
+            before = static_sources_fingerprint()
+            assert static_sources_fingerprint() == before
+            (tmp_path / "site.css").write_text("body { color: navy }")
+            assert static_sources_fingerprint() != before
+    finally:
+        finders.get_finder.cache_clear()
