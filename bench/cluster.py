@@ -19,8 +19,8 @@ for one core's worth of handler):
   ``bench/run.py``'s throughput measure), on the same hosts, broker and database.
 
 Every host shares this machine's cores, so two handler hosts cannot show more than the cores
-left over by the database, the broker and the web host; the plan in the README says how to read
-the figures.
+left over by the database, the broker and the web host; the capacity plan
+(docs/explanation/capacity-plan.md) says how to read the figures.
 """
 
 from __future__ import annotations

@@ -55,8 +55,8 @@ def start_production_server(
     work_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2
 ) -> ProductionServer:
     """gunicorn on the test database, serving the static files ``collectstatic`` wrote, as the
-    README's production section runs it (without the HTTPS switch: the tests speak plain HTTP
-    on loopback)."""
+    production how-to (docs/how-to/production.md) runs it (without the HTTPS switch: the tests
+    speak plain HTTP on loopback)."""
     if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
         raise RuntimeError("Run `manage.py collectstatic` first (bin/test does).")
     environment = {
