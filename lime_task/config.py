@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,11 +88,31 @@ class TasksConfig(BaseModel):
         description="Seconds a stopping task handler waits for its running tasks before it stops "
         "them (each run then ends as FAILURE, saying so). The handler exits at most 5 s later.",
     )
+    run_log_level: str = Field(
+        default="INFO",
+        description="Log records a task emits at this level or above are kept with its run "
+        "(View info, the API); NONE keeps none.",
+    )
+    run_log_max_bytes: int = Field(
+        default=65_536,
+        ge=1_024,
+        le=10_485_760,
+        description="The most of a run's log kept: the first and the last lines, half each, "
+        "with the number dropped between.",
+    )
     pending_timeout: float = Field(
         default=3600.0,
         description="A PENDING run no worker has started within this many seconds ends as "
         "FAILURE (never reached a worker).",
     )
+
+    @field_validator("run_log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value != "NONE" and not isinstance(logging.getLevelName(value), int):
+            raise ValueError("a log level: DEBUG, INFO, WARNING, ERROR, CRITICAL or NONE")
+        return value
 
     @field_validator(
         "backend_connection_string", "task_time_limit", "task_soft_time_limit", mode="before"

@@ -14,7 +14,7 @@ from lime_task.status import Origin
 from limepkg_task_starter import selectors
 from limepkg_task_starter.arguments import ArgumentsError
 from limepkg_task_starter.models import ApiToken
-from limepkg_task_starter.permissions import VIEW_RUNS
+from limepkg_task_starter.permissions import VIEW_RUNS, VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
 from limepkg_task_starter.services import starting
 from limepkg_task_starter.services.tokens import api_token_hash
@@ -22,6 +22,7 @@ from limepkg_task_starter.throttling import ThrottledError, api_token_refused
 
 ARGUMENTS_DO_NOT_FIT = "The arguments do not fit the task."
 MAY_NOT_VIEW_RUNS = "You may not view runs."
+MAY_NOT_VIEW_RUN_LOGS = "You may not see run logs and tracebacks."
 NO_SUCH_APPLICATION = "No such application"
 NO_SUCH_RUN = "No such run"
 REQUEST_DOES_NOT_FIT = "The request does not fit the API's description."
@@ -137,6 +138,13 @@ class RunStatus(Schema):
     result: Any = None
 
 
+class RunLogOut(Schema):
+    text: str = Field(description="The first and the last lines kept, newline-separated.")
+    lines: int = Field(description="How many lines the run logged.")
+    dropped: int = Field(description="How many of them were dropped between the kept ones.")
+    complete: bool = Field(description="Whether the run has ended, so no more will come.")
+
+
 class Problem(Schema):
     detail: str
     errors: list[str] = []
@@ -189,3 +197,30 @@ def run_status(request: ApiRequest, app_name: str, run_id: str) -> Any:
     if status is None:
         return Status(404, {"detail": NO_SUCH_RUN})
     return Status(200, status.to_json())
+
+
+@api.get(
+    "/applications/{app_name}/runs/{run_id}/log",
+    response={200: RunLogOut, 403: Problem, 404: Problem, **COMMON_RESPONSES},
+    summary="Read a run's log lines",
+    description="What the task logged while it ran, as its task handler kept it; the same "
+    "permission as tracebacks.",
+    tags=["runs"],
+)
+def run_log(request: ApiRequest, app_name: str, run_id: str) -> Any:
+    application = _application(request, app_name)
+    if not (request.auth.has_perm(VIEW_RUNS) and request.auth.has_perm(VIEW_TRACEBACK)):
+        return Status(403, {"detail": MAY_NOT_VIEW_RUN_LOGS})
+    run = selectors.run_for_user(user=request.auth, run_id=run_id)
+    if run is None or run.application_id != application.name:
+        return Status(404, {"detail": NO_SUCH_RUN})
+    log = selectors.run_log_of(run=run)
+    return Status(
+        200,
+        {
+            "text": log.text if log else "",
+            "lines": log.lines if log else 0,
+            "dropped": log.dropped if log else 0,
+            "complete": run.is_completed,
+        },
+    )

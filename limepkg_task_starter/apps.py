@@ -11,7 +11,11 @@ class TaskStarterConfig(AppConfig):
 
     def ready(self) -> None:
         from lime_task.registry import load_packages
+
+        # Their signal receivers are connected in this order: run_logs' before tracking's, so
+        # that a run's log is written in full before its outcome is recorded.
         from limepkg_task_starter import (  # noqa: F401 - connect their signal receivers
+            run_logs,
             task_framework,
             tracking,
         )

@@ -290,6 +290,28 @@ class TaskRun(models.Model):
         return None
 
 
+class RunLog(models.Model):
+    """The log lines a run's task emitted while it ran, captured by its task handler
+    (limepkg_task_starter.run_logs): the first and the last of them, within a size limit, with
+    the number of lines dropped between. Deleted with the run."""
+
+    run = models.OneToOneField(
+        TaskRun, on_delete=models.CASCADE, primary_key=True, related_name="log"
+    )
+    text = models.TextField("log", blank=True)
+    lines = models.PositiveIntegerField("lines logged", default=0)
+    dropped = models.PositiveIntegerField(
+        "lines dropped", default=0, help_text="Logged between the first and the last lines kept."
+    )
+    updated_at = models.DateTimeField("updated", auto_now=True)
+
+    class Meta:
+        verbose_name = "run log"
+
+    def __str__(self) -> str:
+        return f"log of {self.run_id}"
+
+
 class WorkerHeartbeat(models.Model):
     """A task handler's last sign of life, so runs on a dead one can be reconciled."""
 

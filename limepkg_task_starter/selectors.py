@@ -35,6 +35,7 @@ from limepkg_task_starter.models import (
     DURATION_COLUMNS,
     RUN_FINISHED_CHANNEL,
     Application,
+    RunLog,
     ScheduleDeclaration,
     TaskRun,
     TaskStatsHour,
@@ -245,6 +246,11 @@ def history_runs(*, application: Application, task_name: str) -> list[TaskRun]:
         .select_related("started_by")
         .order_by("-created_at")[: application.task_history]
     )
+
+
+def run_log_of(*, run: TaskRun) -> RunLog | None:
+    """What the task handler captured of the run's log lines, if any."""
+    return RunLog.objects.filter(run=run).first()
 
 
 def reruns_of(*, run: TaskRun) -> list[TaskRun]:

@@ -444,6 +444,7 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
             run=run,
             poll_every=_poll_every([run]),
             reruns=selectors.reruns_of(run=run),
+            run_log=selectors.run_log_of(run=run),
             application=run.application,
             can_view_traceback=request.user.has_perm(VIEW_TRACEBACK),
             can_start=request.user.has_perm(START),

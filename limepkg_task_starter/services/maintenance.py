@@ -98,7 +98,8 @@ def runs_purge_expired(
         )
         if not ids:
             break
-        deleted += TaskRun.objects.filter(id__in=ids).delete()[0]
+        # Their logs go with them; only the runs are counted.
+        deleted += TaskRun.objects.filter(id__in=ids).delete()[1].get(TaskRun._meta.label, 0)
         if len(ids) < batch_size:
             break
     return deleted

@@ -56,6 +56,7 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
             api_start, {"arguments": {}, "run_as": "impersonation"}, content_type="application/json"
         ),
         "api_status": lambda: client.get(f"/api/v1/applications/demo/runs/{run.id}"),
+        "api_log": lambda: client.get(f"/api/v1/applications/demo/runs/{run.id}/log"),
         "runs": lambda: client.get(f"{base}/demo/runs/"),
         "runs_live": lambda: client.get(f"{base}/demo/runs/live/"),
         "retry": lambda: client.post(f"{base}/demo/runs/retry/", {"run": run.id, "confirm": "yes"}),
@@ -100,7 +101,7 @@ EXPECTED = {
         ],
         LOGIN,
     )
-    | dict.fromkeys(["api_start", "api_start_impersonated", "api_status"], UNAUTHORISED),
+    | dict.fromkeys(["api_start", "api_start_impersonated", "api_status", "api_log"], UNAUTHORISED),
     "staff_without_permissions": dict.fromkeys(
         [
             "index",
@@ -116,6 +117,7 @@ EXPECTED = {
             "api_start",
             "api_start_impersonated",
             "api_status",
+            "api_log",
             *NEW_PAGES,
             *SHARED_PAGES,
             *APPLICATION_WORKERS,
@@ -137,6 +139,7 @@ EXPECTED = {
         "api_start": 202,
         "api_start_impersonated": FORBIDDEN,
         "api_status": 200,
+        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs_view.py)
         "runs": 200,
         "runs_live": 200,
         "retry": 302,
@@ -161,6 +164,7 @@ EXPECTED = {
         "api_start": 202,
         "api_start_impersonated": 202,
         "api_status": 200,
+        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs_view.py)
         "runs": 200,
         "runs_live": 200,
         "retry": 302,
@@ -185,6 +189,7 @@ EXPECTED = {
         "api_start": FORBIDDEN,
         "api_start_impersonated": FORBIDDEN,
         "api_status": 200,
+        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs_view.py)
         "runs": 200,
         "runs_live": 200,
         "retry": 302,  # back to the runs page, saying why nothing was started
@@ -209,6 +214,7 @@ EXPECTED = {
         "api_start": MISSING,
         "api_start_impersonated": MISSING,
         "api_status": MISSING,
+        "api_log": MISSING,
         **dict.fromkeys([*NEW_PAGES, "cancel"], MISSING),
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, MISSING),

@@ -78,6 +78,7 @@ def start_worker(
     env: Mapping[str, str] | None = None,
     concurrency: int = 2,
     queues: str | None = None,
+    pool: str | None = None,
     ready_timeout: float = 60,
 ) -> WorkerProcess:
     hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
@@ -104,6 +105,7 @@ def start_worker(
         "--without-gossip",
         "--without-heartbeat",
         *(["--queues", queues] if queues else []),
+        *(["--pool", pool] if pool else []),
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -131,3 +131,15 @@ def reports_bad_progress(app, kind: str):
     report_progress(1, 2, value if isinstance(value, str) else repr(value)[:100])
     report_progress(float("inf"), 10**30, "\x00 half")
     return "reported"
+
+
+@task
+def chatty(app, label: str, lines: int, pause: float = 0.0, fail: bool = False):
+    """Logs ``lines`` numbered lines tagged with ``label`` (a DEBUG one too), pausing between."""
+    for number in range(1, lines + 1):
+        logger.info("%s line %d", label, number)
+        logger.debug("%s debug %d", label, number)
+        time.sleep(pause)
+    if fail:
+        raise TaskFailure(f"{label} gave up")
+    return label
