@@ -322,6 +322,8 @@ class AuditAction(models.TextChoices):
     RERUN = "rerun", "Run again"
     CANCEL = "cancel", "Cancel"
     SCHEDULE_CHANGE = "schedule_change", "Schedule change"
+    QUEUE_PAUSE = "queue_pause", "Queue pause"
+    QUEUE_RESUME = "queue_resume", "Queue resume"
 
 
 class AuditEntry(models.Model):
@@ -361,6 +363,36 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_username} {self.action} {self.task_name}"
+
+
+class QueuePause(models.Model):
+    """A queue the task handlers do not take new runs from, until it is resumed (the row goes).
+
+    Stored, not only broadcast: a handler reads it at start and every second or so, so the pause
+    holds on every broker, across restarts, and for handlers started later."""
+
+    queue = models.CharField(
+        "queue", max_length=255, primary_key=True, help_text="The broker queue's full name."
+    )
+    paused_at = models.DateTimeField("paused at", help_text="When it was paused.")
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="paused by",
+    )
+    paused_by_username = models.CharField(
+        "paused by (username)", max_length=150, help_text="Kept when the user is deleted."
+    )
+
+    class Meta:
+        verbose_name = "queue pause"
+        default_permissions = ("view",)
+        permissions = [("pause_queue", "Can pause and resume queues")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} (paused by {self.paused_by_username})"
 
 
 class ApiToken(models.Model):
