@@ -366,10 +366,12 @@ class AuditEntry(models.Model):
 
 
 class QueuePause(models.Model):
-    """A queue the task handlers do not take new runs from, until it is resumed (the row goes).
+    """A queue the task handlers do not take new runs from while ``resumed_at`` is empty.
 
     Stored, not only broadcast: a handler reads it at start and every second or so, so the pause
-    holds on every broker, across restarts, and for handlers started later."""
+    holds on every broker, across restarts, and for handlers started later. The row stays after
+    a resume: a run that waited through the pause is given ``pending_timeout`` from the resume,
+    not from when it was sent, before it is called never started."""
 
     queue = models.CharField(
         "queue", max_length=255, primary_key=True, help_text="The broker queue's full name."
@@ -384,6 +386,9 @@ class QueuePause(models.Model):
     )
     paused_by_username = models.CharField(
         "paused by (username)", max_length=150, help_text="Kept when the user is deleted."
+    )
+    resumed_at = models.DateTimeField(
+        "resumed at", null=True, blank=True, help_text="Empty while the queue is paused."
     )
 
     class Meta:

@@ -671,9 +671,10 @@ def stats_of_hours(
 
 def queue_pauses() -> dict[str, QueuePause]:
     """Every paused queue by name, with when and by whom."""
-    return {pause.queue: pause for pause in QueuePause.objects.order_by("queue")}
+    paused = QueuePause.objects.filter(resumed_at__isnull=True).order_by("queue")
+    return {pause.queue: pause for pause in paused}
 
 
 def paused_queue_names() -> set[str]:
     """What a task handler asks every second or so: one small read."""
-    return set(QueuePause.objects.values_list("queue", flat=True))
+    return set(QueuePause.objects.filter(resumed_at__isnull=True).values_list("queue", flat=True))

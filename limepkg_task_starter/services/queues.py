@@ -1,14 +1,15 @@
 """Pausing and resuming a queue: stored for the task handlers, and audited.
 
-A pause is a row (``QueuePause``); each task handler reads the rows at start and every second
-or so and stops consuming a paused queue (``limepkg_task_starter.queue_consuming``).
+A pause is a row (``QueuePause``, one per queue, ``resumed_at`` empty while paused); each task
+handler reads the rows at start and every second or so and stops consuming a paused queue
+(``limepkg_task_starter.queue_consuming``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from lime_task.config import tasks_config
@@ -56,29 +57,28 @@ def _audit(*, actor: Any, action: AuditAction, detail: str) -> None:
     )
 
 
+@transaction.atomic
 def queue_pause(*, actor: Any, queue: str) -> QueuePause:
     """Pause ``queue`` for every task handler, now and after restarts, until it is resumed."""
     _check(actor, queue)
-    try:
-        with transaction.atomic():
-            pause = QueuePause.objects.create(
-                queue=queue,
-                paused_at=timezone.now(),
-                paused_by=actor,
-                paused_by_username=actor.get_username(),
-            )
-            _audit(actor=actor, action=AuditAction.QUEUE_PAUSE, detail=PAUSED.format(queue=queue))
-    except IntegrityError:
-        existing = QueuePause.objects.filter(queue=queue).first()
-        if existing is None:  # resumed in between: a retry will pause it
-            raise
+    QueuePause.objects.get_or_create(
+        queue=queue, defaults={"paused_at": timezone.now(), "resumed_at": timezone.now()}
+    )
+    pause = QueuePause.objects.select_for_update().get(queue=queue)
+    if pause.resumed_at is None:
         raise QueueStateError(
             ALREADY_PAUSED.format(
                 queue=queue,
-                since=existing.paused_at.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                user=existing.paused_by_username,
+                since=pause.paused_at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                user=pause.paused_by_username,
             )
-        ) from None
+        )
+    pause.paused_at = timezone.now()
+    pause.paused_by = actor
+    pause.paused_by_username = actor.get_username()
+    pause.resumed_at = None
+    pause.save()
+    _audit(actor=actor, action=AuditAction.QUEUE_PAUSE, detail=PAUSED.format(queue=queue))
     return pause
 
 
@@ -86,7 +86,9 @@ def queue_pause(*, actor: Any, queue: str) -> QueuePause:
 def queue_resume(*, actor: Any, queue: str) -> None:
     """Resume ``queue``: the handlers that consume it take its waiting runs again."""
     _check(actor, queue)
-    deleted, _ = QueuePause.objects.filter(queue=queue).delete()
-    if not deleted:
+    resumed = QueuePause.objects.filter(queue=queue, resumed_at__isnull=True).update(
+        resumed_at=timezone.now()
+    )
+    if not resumed:
         raise QueueStateError(NOT_PAUSED.format(queue=queue))
     _audit(actor=actor, action=AuditAction.QUEUE_RESUME, detail=RESUMED.format(queue=queue))

@@ -38,7 +38,7 @@ def pause(queue: str) -> None:
 
 
 def resume(queue: str) -> None:
-    QueuePause.objects.filter(queue=queue).delete()
+    QueuePause.objects.filter(queue=queue).update(resumed_at=timezone.now())
 
 
 def consumed(handler: WorkerProcess) -> list[str]:
