@@ -47,7 +47,10 @@ class LimeTask(Task[Any, Any]):
         # ``super().__call__`` would push a second, header-less one.
         if getattr(request, STAND_DOWN, False):
             logger.info(
-                "Task %s [%s] was cancelled before it started; not run", self.name, request.id
+                "Task %s [%s] was stood down before it started (cancelled, or put back to its "
+                "paused queue); not run",
+                self.name,
+                request.id,
             )
             return None
         values = request.headers or {}

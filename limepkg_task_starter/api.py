@@ -224,3 +224,6 @@ def run_log(request: ApiRequest, app_name: str, run_id: str) -> Any:
             "complete": run.is_completed,
         },
     )
+
+
+api.add_router("/queues", "limepkg_task_starter.api_queues.router")

@@ -344,6 +344,8 @@ class AuditAction(models.TextChoices):
     RERUN = "rerun", "Run again"
     CANCEL = "cancel", "Cancel"
     SCHEDULE_CHANGE = "schedule_change", "Schedule change"
+    QUEUE_PAUSE = "queue_pause", "Queue pause"
+    QUEUE_RESUME = "queue_resume", "Queue resume"
 
 
 class AuditEntry(models.Model):
@@ -383,6 +385,41 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_username} {self.action} {self.task_name}"
+
+
+class QueuePause(models.Model):
+    """A queue the task handlers do not take new runs from while ``resumed_at`` is empty.
+
+    Stored, not only broadcast: a handler reads it at start and every second or so, so the pause
+    holds on every broker, across restarts, and for handlers started later. The row stays after
+    a resume: a run that waited through the pause is given ``pending_timeout`` from the resume,
+    not from when it was sent, before it is called never started."""
+
+    queue = models.CharField(
+        "queue", max_length=255, primary_key=True, help_text="The broker queue's full name."
+    )
+    paused_at = models.DateTimeField("paused at", help_text="When it was paused.")
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="paused by",
+    )
+    paused_by_username = models.CharField(
+        "paused by (username)", max_length=150, help_text="Kept when the user is deleted."
+    )
+    resumed_at = models.DateTimeField(
+        "resumed at", null=True, blank=True, help_text="Empty while the queue is paused."
+    )
+
+    class Meta:
+        verbose_name = "queue pause"
+        default_permissions = ("view",)
+        permissions = [("pause_queue", "Can pause and resume queues")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} (paused by {self.paused_by_username})"
 
 
 class ApiToken(models.Model):

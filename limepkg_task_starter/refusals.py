@@ -11,6 +11,11 @@ from typing import Final
 from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
 from limepkg_task_starter.arguments import ArgumentsError
 from limepkg_task_starter.services.cancelling import CancelRefusedError, RunNotOpenError
+from limepkg_task_starter.services.queues import (
+    QueuePauseRefusedError,
+    QueueStateError,
+    UnknownQueueError,
+)
 from limepkg_task_starter.services.starting import StartRefusedError
 
 REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
@@ -21,6 +26,9 @@ REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     RunNotOpenError: 409,  # cancelling a run that has already ended
     NotFoundError: 404,  # not a task of this application
     UnknownTaskError: 404,  # exposed, but not a registered @task
+    QueuePauseRefusedError: 403,  # may not pause or resume queues
+    UnknownQueueError: 404,  # not a configured queue
+    QueueStateError: 409,  # pausing a paused queue, resuming a running one
 }
 REFUSALS: Final = tuple(REFUSAL_STATUS)
 

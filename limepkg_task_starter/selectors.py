@@ -35,6 +35,7 @@ from limepkg_task_starter.models import (
     DURATION_COLUMNS,
     RUN_FINISHED_CHANNEL,
     Application,
+    QueuePause,
     RunLog,
     ScheduleDeclaration,
     TaskRun,
@@ -437,6 +438,7 @@ class QueueView:
     consumers: int | None  # live handlers consuming it, by their own word; None: not known
     oldest_waiting: datetime | None  # the oldest PENDING run of the viewer's applications
     error: str = ""
+    paused: QueuePause | None = None  # when and by whom, while it is paused
 
 
 def workers_overview(*, user: Any, worker_lost_after: float) -> list[WorkerView]:
@@ -515,6 +517,7 @@ def queues_overview(
     )
     alive = [handler for handler in handlers if handler.alive]
     known = all(handler.queues is not None for handler in alive)
+    pauses = queue_pauses()
     views = []
     for name in names:
         depth = depths.get(name)
@@ -527,6 +530,7 @@ def queues_overview(
                 ),
                 oldest_waiting=oldest.get(name),
                 error=depth if isinstance(depth, str) else "",
+                paused=pauses.get(name),
             )
         )
     return views
@@ -666,3 +670,17 @@ def stats_of_hours(
         if hour >= day_start:
             day.add(outcomes)
     return TaskStats(day=day, week=week)
+
+
+# --- Paused queues -----------------------------------------------------------------------------
+
+
+def queue_pauses() -> dict[str, QueuePause]:
+    """Every paused queue by name, with when and by whom."""
+    paused = QueuePause.objects.filter(resumed_at__isnull=True).order_by("queue")
+    return {pause.queue: pause for pause in paused}
+
+
+def paused_queue_names() -> set[str]:
+    """What a task handler asks every second or so: one small read."""
+    return set(QueuePause.objects.filter(resumed_at__isnull=True).values_list("queue", flat=True))

@@ -37,7 +37,7 @@ from lime_task.decorator import SKIPPED, STAND_DOWN, LimeTask
 from lime_task.exceptions import ResultNotStorableError, TaskFailure
 from lime_task.status import State
 from lime_task.storable import MAX_RESULT_BYTES, NotStorableError, storable_json, storable_text
-from limepkg_task_starter import stopping
+from limepkg_task_starter import queue_consuming, selectors, stopping
 from limepkg_task_starter.services import maintenance, stats, worker
 
 logger = logging.getLogger(__name__)
@@ -196,6 +196,8 @@ def on_task_prerun(
         queue=values.get(headers.QUEUE_NAME) or delivery.get("routing_key") or "",
         scheduled=bool(values.get("periodic_task_name")),
     )
+    if queue_consuming.put_back_if_paused(sender, queue_consuming.queue_of(sender)):
+        return  # taken before its queue was paused: back in the queue, still Pending
     _started[task_id] = (time.time(), time.monotonic())
     at = timezone.now()
     proceed: list[bool] = []
@@ -404,31 +406,27 @@ def on_worker_process_shutdown(**_: Any) -> None:
 
 class Maintenance(threading.Thread):
     """Marks this worker alive, reconciles dead runs and purges expired ones, periodically; rolls
-    closed hours up into the task statistics once a minute."""
+    closed hours up into the task statistics once a minute; and, every second or so, stops or
+    resumes consuming the queues paused or resumed on the handlers page."""
 
     def __init__(self, hostname: str, consumer: Any = None) -> None:
         super().__init__(name="lime-task-maintenance", daemon=True)
         self.hostname = hostname
         self.consumer = consumer
+        self.gate = queue_consuming.gate_for(consumer) if consumer is not None else None
         self.stopping = threading.Event()
 
     def run(self) -> None:
         config = tasks_config()
-        next_rollup = 0.0
+        next_rollup = next_heartbeat = 0.0
         while not self.stopping.is_set():
             try:
                 close_old_connections()
-                concurrency, queues = handler_pool_and_queues(self.consumer)
-                maintenance.worker_heartbeat(
-                    hostname=self.hostname, concurrency=concurrency, queues=queues
-                )
-                maintenance.run_reconcile(
-                    worker_lost_after=config.worker_lost_after,
-                    pending_timeout=config.pending_timeout,
-                )
-                maintenance.runs_purge_expired(
-                    older_than=timezone.now() - timedelta(seconds=config.result_expires)
-                )
+                if self.gate is not None:
+                    self.gate.sync(selectors.paused_queue_names())
+                if time.monotonic() >= next_heartbeat:
+                    self._heartbeat(config)
+                    next_heartbeat = time.monotonic() + config.heartbeat_interval
                 if time.monotonic() >= next_rollup:
                     stats.stats_rollup()
                     stats.stats_purge(older_than=timezone.now() - timedelta(days=8))
@@ -436,8 +434,18 @@ class Maintenance(threading.Thread):
             except DatabaseError:
                 logger.exception("Task handler maintenance failed; retrying")
                 connections.close_all()
-            self.stopping.wait(config.heartbeat_interval)
+            self.stopping.wait(min(config.heartbeat_interval, queue_consuming.CHECK_EVERY_SECONDS))
         connections.close_all()
+
+    def _heartbeat(self, config: Any) -> None:
+        concurrency, queues = handler_pool_and_queues(self.consumer)
+        maintenance.worker_heartbeat(hostname=self.hostname, concurrency=concurrency, queues=queues)
+        maintenance.run_reconcile(
+            worker_lost_after=config.worker_lost_after, pending_timeout=config.pending_timeout
+        )
+        maintenance.runs_purge_expired(
+            older_than=timezone.now() - timedelta(seconds=config.result_expires)
+        )
 
 
 def handler_pool_and_queues(consumer: Any) -> tuple[int | None, list[str] | None]:

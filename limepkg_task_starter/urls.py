@@ -8,6 +8,7 @@ from django.contrib.admin import AdminSite
 from django.urls import URLPattern, path
 
 from limepkg_task_starter import views
+from limepkg_task_starter.pages import queues
 
 
 def task_starter_urls(site: AdminSite) -> list[URLPattern]:
@@ -19,6 +20,8 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
     return [
         path("", page(views.index), name="index"),
         path("workers/", page(views.workers), name="workers"),
+        path("workers/queues/<str:queue>/pause/", page(queues.queue_pause), name="queue_pause"),
+        path("workers/queues/<str:queue>/resume/", page(queues.queue_resume), name="queue_resume"),
         # Before runs/<run_id>/: an application may be called "runs".
         path("<slug:app_name>/runs/", page(views.runs), name="runs"),
         path("<slug:app_name>/runs/live/", page(views.runs_live), name="runs_live"),

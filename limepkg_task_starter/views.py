@@ -41,7 +41,14 @@ from limepkg_task_starter.arguments import (
 )
 from limepkg_task_starter.forms import RunFilterForm, StartForm
 from limepkg_task_starter.models import Application, TaskRun
-from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
+from limepkg_task_starter.permissions import (
+    CANCEL,
+    IMPERSONATE,
+    PAUSE_QUEUE,
+    START,
+    VIEW_RUNS,
+    VIEW_TRACEBACK,
+)
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
 from limepkg_task_starter.services import cancelling, starting
 from limepkg_task_starter.stats import group_hours
@@ -704,6 +711,7 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
         "can_start": request.user.has_perm(START),
         "can_cancel": request.user.has_perm(CANCEL),
         "here": request.get_full_path(),
+        "queue_pauses": list(selectors.queue_pauses().values()),
     }
 
 
@@ -801,6 +809,8 @@ def workers(request: HtmxHttpRequest, *, site: AdminSite) -> HttpResponse:
             handlers=handlers,
             queues=queues,
             can_ask=monitoring.can_broadcast(),
+            can_pause=request.user.has_perm(PAUSE_QUEUE),
+            paused_queues=[queue.paused for queue in queues if queue.paused],
             no_broadcast=monitoring.NO_BROADCAST,
             worker_lost_after=config.worker_lost_after,
         ),

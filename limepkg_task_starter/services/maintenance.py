@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import F, Q, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from lime_task.status import State
-from limepkg_task_starter.models import TaskRun, WorkerHeartbeat
+from limepkg_task_starter.models import QueuePause, TaskRun, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -68,21 +68,33 @@ def run_reconcile(
             reason=WORKER_LOST.format(seconds=worker_lost_after),
         )
     )
-    never_started = TaskRun.objects.filter(
-        status=State.PENDING, created_at__lt=now - timedelta(seconds=pending_timeout)
-    ).update(
-        status=State.FAILURE,
-        finished_at=now,
-        reconciled_at=now,
-        reason=Concat(
-            Value(NEVER_STARTED.format(seconds=pending_timeout)), F("queue"), Value("?)")
-        ),
+    never_started = (
+        TaskRun.objects.filter(
+            status=State.PENDING, created_at__lt=now - timedelta(seconds=pending_timeout)
+        )
+        .exclude(queue__in=_held_queues(since=now - timedelta(seconds=pending_timeout)))
+        .update(
+            status=State.FAILURE,
+            finished_at=now,
+            reconciled_at=now,
+            reason=Concat(
+                Value(NEVER_STARTED.format(seconds=pending_timeout)), F("queue"), Value("?)")
+            ),
+        )
     )
     if worker_lost or never_started:
         logger.warning(
             "Reconciled runs: %d on lost workers, %d never started", worker_lost, never_started
         )
     return Reconciled(worker_lost=worker_lost, never_started=never_started)
+
+
+def _held_queues(*, since: datetime) -> QuerySet[QueuePause, str]:
+    """Queues whose runs waited because they were paused: paused now, or resumed after
+    ``since``. Their waiting runs are not called never started (yet)."""
+    return QueuePause.objects.filter(
+        Q(resumed_at__isnull=True) | Q(resumed_at__gte=since)
+    ).values_list("queue", flat=True)
 
 
 def runs_purge_expired(

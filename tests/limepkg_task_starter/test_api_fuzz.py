@@ -44,7 +44,9 @@ def no_throttling(settings: Any) -> None:
 
 @pytest.fixture
 def bearer(pages_application: Application) -> dict[str, str]:
-    user = make_user("fuzzer", perms=("view", "start"), applications=(pages_application,))
+    user = make_user(
+        "fuzzer", perms=("view", "start", "pause_queue"), applications=(pages_application,)
+    )
     _, key = api_token_create(user=user, name="fuzzing")
     return {"Authorization": f"Bearer {key}"}
 
@@ -56,9 +58,8 @@ def operations(schema: Any) -> list[Any]:
 # Each operation is driven through Hypothesis directly, three ways: requests that fit the schema,
 # requests that break it, and fitting requests aimed at a real application and task.
 def strategies(operation: Any) -> list[Any]:
-    aimed = {"app_name": "demo"}
-    if "task_name" in operation.path:
-        aimed["task_name"] = DUMMY
+    known = {"app_name": "demo", "task_name": DUMMY, "queue": "lime_task_queue_background"}
+    aimed = {name: value for name, value in known.items() if f"{{{name}}}" in operation.path}
     return [
         operation.as_strategy(GenerationMode.POSITIVE),
         operation.as_strategy(GenerationMode.NEGATIVE),
@@ -95,6 +96,10 @@ def test_the_api_holds_under_generated_requests(api_schema: Any, bearer: dict[st
         checked.append(operation.label)
     assert sorted(checked) == [
         "GET /api/v1/applications/{app_name}/runs/{run_id}",
+        "GET /api/v1/queues",
         "POST /api/v1/applications/{app_name}/tasks/{task_name}/runs",
+        "POST /api/v1/queues/{queue}/pause",
+        "POST /api/v1/queues/{queue}/resume",
     ]
-    assert {202, 400, 404} <= statuses  # the fuzzing reached starts, refusals and misses
+    # The fuzzing reached starts, refusals and misses, and a queue paused twice (409).
+    assert {202, 400, 404, 409} <= statuses

@@ -23,6 +23,7 @@ ROLES: dict[str, dict[str, Any]] = {
     "starter": {"perms": ("view", "start")},
     "impersonator": {"perms": ("view", "start", "impersonate")},
     "canceller": {"perms": ("view", "cancel")},
+    "queue_operator": {"perms": ("view", "pause_queue")},
     "other_application": {
         "perms": ("view", "start", "impersonate", "cancel"),
         "other": True,
@@ -69,7 +70,37 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
         "workers_live": lambda: client.get(
             f"{base}/workers/?application=demo", HTTP_HX_REQUEST="true"
         ),
+        **queue_calls(client),
     }[action]()
+
+
+QUEUE = "lime_task_queue_background"
+
+
+def queue_calls(client: Client) -> dict[str, Callable[[], Any]]:
+    """Pause and Resume a queue, on the handlers page and in the API."""
+    page = f"/admin/task-starter/workers/queues/{QUEUE}"
+    api = "/api/v1/queues"
+    return {
+        "queue_pause_confirm": lambda: client.get(f"{page}/pause/"),
+        "queue_pause": lambda: client.post(f"{page}/pause/"),
+        "queue_resume_confirm": lambda: client.get(f"{page}/resume/"),
+        "queue_resume": lambda: client.post(f"{page}/resume/"),
+        "api_queues": lambda: client.get(api),
+        "api_queue_pause": lambda: client.post(f"{api}/{QUEUE}/pause"),
+        "api_queue_resume": lambda: client.post(f"{api}/{QUEUE}/resume"),
+    }
+
+
+QUEUE_PAGES = ["queue_pause_confirm", "queue_pause", "queue_resume_confirm", "queue_resume"]
+QUEUE_API = ["api_queues", "api_queue_pause", "api_queue_resume"]
+# Queues serve every application: whoever may see runs may list them; only the pause
+# permission pauses or resumes, whichever application the person belongs to.
+QUEUES_WITHOUT_PAUSE = dict.fromkeys(QUEUE_PAGES, FORBIDDEN) | {
+    "api_queues": 200,
+    "api_queue_pause": FORBIDDEN,
+    "api_queue_resume": FORBIDDEN,
+}
 
 
 NEW_PAGES = ["runs", "runs_live", "retry", "rerun_confirm", "run_now_confirm", "cancel_confirm"]
@@ -98,10 +129,13 @@ EXPECTED = {
             *SHARED_PAGES,
             *APPLICATION_WORKERS,
             "cancel",
+            *QUEUE_PAGES,
         ],
         LOGIN,
     )
-    | dict.fromkeys(["api_start", "api_start_impersonated", "api_status", "api_log"], UNAUTHORISED),
+    | dict.fromkeys(
+        ["api_start", "api_start_impersonated", "api_status", "api_log", *QUEUE_API], UNAUTHORISED
+    ),
     "staff_without_permissions": dict.fromkeys(
         [
             "index",
@@ -122,6 +156,8 @@ EXPECTED = {
             *SHARED_PAGES,
             *APPLICATION_WORKERS,
             "cancel",
+            *QUEUE_PAGES,
+            *QUEUE_API,
         ],
         FORBIDDEN,
     ),
@@ -139,7 +175,7 @@ EXPECTED = {
         "api_start": 202,
         "api_start_impersonated": FORBIDDEN,
         "api_status": 200,
-        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs_view.py)
+        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs.py)
         "runs": 200,
         "runs_live": 200,
         "retry": 302,
@@ -149,6 +185,7 @@ EXPECTED = {
         "cancel": FORBIDDEN,
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, 200),
+        **QUEUES_WITHOUT_PAUSE,
     },
     "impersonator": {
         "index": 302,
@@ -164,7 +201,7 @@ EXPECTED = {
         "api_start": 202,
         "api_start_impersonated": 202,
         "api_status": 200,
-        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs_view.py)
+        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs.py)
         "runs": 200,
         "runs_live": 200,
         "retry": 302,
@@ -174,6 +211,7 @@ EXPECTED = {
         "cancel": FORBIDDEN,
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, 200),
+        **QUEUES_WITHOUT_PAUSE,
     },
     "canceller": {
         "index": 302,
@@ -189,7 +227,7 @@ EXPECTED = {
         "api_start": FORBIDDEN,
         "api_start_impersonated": FORBIDDEN,
         "api_status": 200,
-        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs_view.py)
+        "api_log": FORBIDDEN,  # like tracebacks: view_traceback (see test_run_logs.py)
         "runs": 200,
         "runs_live": 200,
         "retry": 302,  # back to the runs page, saying why nothing was started
@@ -199,6 +237,7 @@ EXPECTED = {
         "cancel": 302,  # back, saying the run has already ended
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, 200),
+        **QUEUES_WITHOUT_PAUSE,
     },
     "other_application": {
         "index": 302,
@@ -218,6 +257,39 @@ EXPECTED = {
         **dict.fromkeys([*NEW_PAGES, "cancel"], MISSING),
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, MISSING),
+        **QUEUES_WITHOUT_PAUSE,
+    },
+    "queue_operator": {
+        "index": 302,
+        "task_list": 200,
+        "task_page": 200,
+        "start": FORBIDDEN,
+        "start_impersonated": FORBIDDEN,
+        "run_row": 286,
+        "history": 286,
+        "run_info": 200,
+        "rerun": FORBIDDEN,
+        "run_now": FORBIDDEN,
+        "api_start": FORBIDDEN,
+        "api_start_impersonated": FORBIDDEN,
+        "api_status": 200,
+        "api_log": FORBIDDEN,
+        "runs": 200,
+        "runs_live": 200,
+        "retry": 302,  # back to the runs page, saying why nothing was started
+        "rerun_confirm": FORBIDDEN,
+        "run_now_confirm": FORBIDDEN,
+        "cancel_confirm": FORBIDDEN,
+        "cancel": FORBIDDEN,
+        "workers": 200,
+        **dict.fromkeys(APPLICATION_WORKERS, 200),
+        "queue_pause_confirm": 200,
+        "queue_pause": 302,
+        "queue_resume_confirm": 200,
+        "queue_resume": 302,  # back, saying the queue is not paused
+        "api_queues": 200,
+        "api_queue_pause": 200,
+        "api_queue_resume": 409,  # not paused
     },
 }
 EXPECTED["non_staff"] = EXPECTED["anonymous"]
@@ -257,7 +329,10 @@ def test_permission_matrix(
         assert response.status_code == expected, response.content[:300]
 
 
-@pytest.mark.parametrize("action", ["start", "rerun", "run_now", "api_start", "retry", "cancel"])
+@pytest.mark.parametrize(
+    "action",
+    ["start", "rerun", "run_now", "api_start", "retry", "cancel", "queue_pause", "api_queue_pause"],
+)
 def test_csrf_is_enforced_on_every_post(
     pages_application: Application, a_run: TaskRun, a_schedule: ScheduleDeclaration, action: str
 ) -> None:
@@ -265,7 +340,7 @@ def test_csrf_is_enforced_on_every_post(
     client.force_login(
         make_user(
             "careful",
-            perms=("view", "start", "impersonate", "cancel"),
+            perms=("view", "start", "impersonate", "cancel", "pause_queue"),
             applications=(pages_application,),
         )
     )
