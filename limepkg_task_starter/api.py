@@ -189,3 +189,6 @@ def run_status(request: ApiRequest, app_name: str, run_id: str) -> Any:
     if status is None:
         return Status(404, {"detail": NO_SUCH_RUN})
     return Status(200, status.to_json())
+
+
+api.add_router("", "limepkg_task_starter.api_runs.router")  # list, cancel, retry runs

@@ -10,7 +10,9 @@ from typing import Final
 
 from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
 from limepkg_task_starter.arguments import ArgumentsError
+from limepkg_task_starter.services.bulk import BulkActionBusyError, NothingToDoError
 from limepkg_task_starter.services.cancelling import CancelRefusedError, RunNotOpenError
+from limepkg_task_starter.services.retrying import NotRetryableError
 from limepkg_task_starter.services.starting import StartRefusedError
 
 REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
@@ -21,6 +23,9 @@ REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     RunNotOpenError: 409,  # cancelling a run that has already ended
     NotFoundError: 404,  # not a task of this application
     UnknownTaskError: 404,  # exposed, but not a registered @task
+    NotRetryableError: 409,  # retrying a run that did not fail, or was retried already
+    BulkActionBusyError: 409,  # another bulk action of the application is running
+    NothingToDoError: 400,  # a bulk action whose filter matches no run it could act on
 }
 REFUSALS: Final = tuple(REFUSAL_STATUS)
 

@@ -699,6 +699,8 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
         "paged": before is not None,
         "query": query.urlencode(),
         "counts": selectors.run_counts(application=application),
+        "bulk": selectors.bulk_overview(application=application, filters=filters),
+        "export_cap": f"{selectors.MAX_EXPORT_ROWS:,}",
         "poll_every": _poll_every(runs),
         "can_start": request.user.has_perm(START),
         "can_cancel": request.user.has_perm(CANCEL),
