@@ -43,7 +43,7 @@ from limepkg_task_starter.forms import RunFilterForm, StartForm
 from limepkg_task_starter.models import Application, TaskRun
 from limepkg_task_starter.permissions import CANCEL, IMPERSONATE, START, VIEW_RUNS, VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
-from limepkg_task_starter.services import cancelling, starting
+from limepkg_task_starter.services import cancelling, retrying, starting
 from limepkg_task_starter.stats import group_hours
 
 TASKS_PER_PAGE = 100
@@ -630,7 +630,7 @@ def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpR
             messages.warning(request, _retried_already(run))
             continue
         try:
-            started.append(starting.run_rerun(actor=request.user, run=run))
+            started.append(retrying.run_retry(actor=request.user, run=run))
         except REFUSALS as error:
             messages.error(
                 request,
