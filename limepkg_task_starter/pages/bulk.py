@@ -55,6 +55,15 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+def _words(kind: BulkActionKind, count: int) -> dict[str, str]:
+    """What the pages say of the action, for ``count`` runs ("Retry 1 run", "Retry 2 runs")."""
+    words = {key: text.format(count=f"{count:,}") for key, text in WORDS[kind].items()}
+    if count == 1:
+        for key in ("title", "button", "runs"):
+            words[key] = words[key].replace(" runs", " run")
+    return words
+
+
 def _application(request: HttpRequest, app_name: str) -> Application:
     if not request.user.has_perm(VIEW_RUNS):
         raise PermissionDenied
@@ -127,13 +136,14 @@ def _confirmation(
 ) -> HttpResponse:
     matched = selectors.count_up_to(runs, selectors.MAX_BULK_ITEMS + 1)
     count = min(matched, selectors.MAX_BULK_ITEMS)
-    words = {key: text.format(count=f"{count:,}") for key, text in WORDS[kind].items()}
+    words = _words(kind, count)
     return render(
         request,
         "task_starter/bulk_confirm.html",
         {
             **site.each_context(request),
             "title": words["title"],
+            "is_nav_sidebar_enabled": False,  # as on the runs page it comes from
             "words": words,
             "application": application,
             "kind": kind,
@@ -161,13 +171,11 @@ def bulk_action(
         raise Http404("No such bulk action")
     bulk.bulk_action_resume_if_stalled(action=action)
     progress = selectors.bulk_progress(action=action)
-    words = {
-        key: text.format(count=f"{progress.total:,}")
-        for key, text in WORDS[BulkActionKind(action.kind)].items()
-    }
+    words = _words(BulkActionKind(action.kind), progress.total)
     context = {
         **site.each_context(request),
         "title": f"{words['doing']} {progress.total:,} {words['runs']}",
+        "is_nav_sidebar_enabled": False,
         "application": application,
         "action": action,
         "progress": progress,

@@ -82,7 +82,7 @@ def test_the_runs_page_offers_both_for_the_whole_filter(
     client = client_for(pages_application, "view", "start", "cancel")
     page = client.get(PAGE, {"task": DUMMY}).content.decode()
     assert f"Retry all {MORE_THAN_A_PAGE} failed runs matching</a>" in page
-    assert "Cancel all 1 waiting runs matching</a>" in page
+    assert "Cancel all 1 waiting run matching</a>" in page  # one run, one "run"
     assert f"retry-all/?task={DUMMY}" in page
     assert f'href="{PAGE}export.csv?task={DUMMY}"' in page
 
