@@ -425,12 +425,11 @@ MAX_EXPORT_ROWS = 50_000
 
 @dataclass(frozen=True)
 class BulkOverview:
-    """The runs page's bulk actions: how many runs each would act on (counted up to one past
-    the cap, so the count stays cheap on any history), and the recent actions' progress."""
+    """How many runs "Retry all" and "Cancel all" would act on, counted up to one past the
+    cap, so the count stays cheap on any history."""
 
     retry: int
     cancel: int
-    recent: list[BulkProgress]
     cap: int = MAX_BULK_ITEMS
 
 
@@ -442,7 +441,6 @@ def bulk_overview(*, application: Application, filters: RunFilters) -> BulkOverv
     return BulkOverview(
         retry=count(BulkActionKind.RETRY),
         cancel=count(BulkActionKind.CANCEL),
-        recent=bulk_actions_recent(application=application),
     )
 
 

@@ -699,7 +699,7 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
         "paged": before is not None,
         "query": query.urlencode(),
         "counts": selectors.run_counts(application=application),
-        "bulk": selectors.bulk_overview(application=application, filters=filters),
+        "bulk_recent": selectors.bulk_actions_recent(application=application),
         "export_cap": f"{selectors.MAX_EXPORT_ROWS:,}",
         "poll_every": _poll_every(runs),
         "can_start": request.user.has_perm(START),
@@ -745,6 +745,10 @@ def runs(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRespons
             applications=selectors.applications_for_user(user=request.user),
             # A wide table: the page takes the whole width (the tabs lead back to the tasks).
             is_nav_sidebar_enabled=False,
+            # Counted when the page loads, not on every poll (a search would be read again).
+            bulk=selectors.bulk_overview(
+                application=context["application"], filters=context["filters"]
+            ),
             **context,
         ),
     )

@@ -294,4 +294,13 @@ def test_the_progress_is_polled_until_done_and_of_this_application_only(
     other = client_for(other_pages_application, "view", "start", username="stranger")
     assert other.get(url).status_code == 404
     assert other.get(f"/admin/task-starter/other/runs/bulk/{action.id}/").status_code == 404
-    assert client.get(PAGE).context["bulk"].recent[0].action == action
+    assert client.get(PAGE).context["bulk_recent"][0].action == action
+
+
+def test_the_live_poll_does_not_count_them_again(
+    pages_application: Application, failed_runs: list[TaskRun]
+) -> None:
+    client = client_for(pages_application, "view", "start")
+    live = client.get(f"{PAGE}live/", {"task": DUMMY})
+    assert "bulk" not in live.context
+    assert "Retry all" not in live.content.decode()
