@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
@@ -304,3 +305,27 @@ def test_the_live_poll_does_not_count_them_again(
     live = client.get(f"{PAGE}live/", {"task": DUMMY})
     assert "bulk" not in live.context
     assert "Retry all" not in live.content.decode()
+
+
+def test_the_admin_lists_bulk_actions_with_their_items_read_only(
+    pages_application: Application, other_pages_application: Application
+) -> None:
+    run = add_run(pages_application)
+    client_for(pages_application, "view", "start").post(
+        f"{PAGE}retry-all/", {"filter": "", "confirm": "yes"}
+    )
+    action = BulkAction.objects.get()
+    reader = client_for(pages_application, "view", username="reader")
+    User.objects.get(username="reader").user_permissions.add(
+        Permission.objects.get(codename="view_bulkaction")
+    )
+    page = reader.get(f"/admin/limepkg_task_starter/bulkaction/{action.id}/change/")
+    assert page.status_code == 200
+    assert run.id in page.content.decode()
+    stranger = client_for(other_pages_application, "view", username="stranger")
+    stranger_user = User.objects.get(username="stranger")
+    stranger_user.user_permissions.add(Permission.objects.get(codename="view_bulkaction"))
+    assert (
+        stranger.get(f"/admin/limepkg_task_starter/bulkaction/{action.id}/change/").status_code
+        == 302  # to the admin index: not one of theirs
+    )
