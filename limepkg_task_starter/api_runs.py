@@ -4,7 +4,9 @@ action, as "Retry all … matching" on the page) and follow a bulk action.
 
 The same permissions and the same isolation as the pages: another application's runs answer as
 runs that do not exist. Cancel and retry go through the same services as the pages.
-Registered in ``api.py`` (``api.add_router``), after the schemas of its own that this uses.
+Registered in ``api.py`` by its import path (``api.add_router``): the API's modules stand side
+by side in the interface layer and do not import each other, so the few shared names (the
+``Problem`` body, the request type) are declared here again, alike.
 """
 
 from __future__ import annotations
