@@ -27,6 +27,8 @@ from limepkg_task_starter.models import (
     ApiToken,
     Application,
     AuditEntry,
+    BulkAction,
+    BulkActionItem,
     ScheduleDeclaration,
     TaskRun,
     WorkerHeartbeat,
@@ -211,6 +213,40 @@ class AuditEntryAdmin(MembershipAdmin, ReadOnlyAdmin):
 
     search_fields = ["actor_username", "task_name", "run_as"]
     date_hierarchy = "created_at"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class BulkActionItemInline(admin.TabularInline[BulkActionItem, BulkAction]):
+    model = BulkActionItem
+    fields = readonly_fields = (
+        "position",
+        "run_id",
+        "task_name",
+        "outcome",
+        "new_run_id",
+        "message",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        """Whoever may see the action sees its items: they are part of it."""
+        return request.user.has_perm("limepkg_task_starter.view_bulkaction")
+
+
+@admin.register(BulkAction)
+class BulkActionAdmin(MembershipAdmin, ReadOnlyAdmin):
+    """ "Retry all" / "Cancel all" over a filter, each with the runs it acted on and how each
+    went (the Task starter's own page shows its progress)."""
+
+    list_display = ["created_at", "actor_username", "kind", "application", "state", "filter_text"]
+    list_filter = ["kind", "state"]
+    inlines = [BulkActionItemInline]
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

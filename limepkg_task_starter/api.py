@@ -227,3 +227,4 @@ def run_log(request: ApiRequest, app_name: str, run_id: str) -> Any:
 
 
 api.add_router("/queues", "limepkg_task_starter.api_queues.router")
+api.add_router("", "limepkg_task_starter.api_runs.router")  # list, cancel, retry runs

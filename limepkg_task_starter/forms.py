@@ -6,6 +6,7 @@ import json
 import types
 import typing
 from collections import abc
+from datetime import UTC
 from functools import lru_cache
 from typing import Any
 
@@ -49,6 +50,7 @@ class LongSelect(forms.Select):
 
 
 UNTIL_BEFORE_SINCE = "“To” must be after “From”."
+TIME_OUT_OF_RANGE = "Not a time the history can hold: give one between the years 1 and 9999."
 # The rows call a revoked run "Cancelled" (the page's word for it); the filter says the same.
 STATUS_LABELS = {State.REVOKED: "Cancelled"}
 
@@ -89,6 +91,13 @@ class RunFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
+        for name in ("since", "until"):  # in UTC: a typed offset the database cannot hold
+            try:
+                cleaned[name] = cleaned[name] and cleaned[name].astimezone(UTC)
+            except OverflowError:
+                self.add_error(name, TIME_OUT_OF_RANGE)
+            except KeyError:  # did not fit the field, said there already
+                pass
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and until <= since:
             self.add_error("until", UNTIL_BEFORE_SINCE)

@@ -346,6 +346,8 @@ class AuditAction(models.TextChoices):
     SCHEDULE_CHANGE = "schedule_change", "Schedule change"
     QUEUE_PAUSE = "queue_pause", "Queue pause"
     QUEUE_RESUME = "queue_resume", "Queue resume"
+    BULK_RETRY = "bulk_retry", "Retry all matching"
+    BULK_CANCEL = "bulk_cancel", "Cancel all matching"
 
 
 class AuditEntry(models.Model):
@@ -420,6 +422,99 @@ class QueuePause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} (paused by {self.paused_by_username})"
+
+
+class BulkActionKind(models.TextChoices):
+    RETRY = "retry", "Retry failed runs"
+    CANCEL = "cancel", "Cancel waiting runs"
+
+
+class BulkActionState(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    STOPPED = "stopped", "Stopped by an error"
+
+
+class BulkAction(models.Model):
+    """ "Retry all" or "Cancel all" over the runs a filter matched: the runs are fixed when it
+    is confirmed (its items), then each goes through the start or cancel policy in the
+    background while the page shows the progress."""
+
+    application = models.ForeignKey(
+        Application,
+        on_delete=models.CASCADE,
+        to_field="name",
+        db_column="application_name",
+        related_name="+",
+        verbose_name="application",
+    )
+    kind = models.CharField("action", max_length=16, choices=BulkActionKind.choices)
+    state = models.CharField(
+        "state", max_length=16, choices=BulkActionState.choices, default=BulkActionState.RUNNING
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="actor",
+    )
+    actor_username = models.CharField("actor username", max_length=150)
+    filter_query = models.TextField(
+        "filter", blank=True, help_text="The runs page's query string the runs were chosen by."
+    )
+    filter_text = models.TextField("filter in words", blank=True)
+    matched = models.PositiveIntegerField(
+        "matched", help_text="Runs the filter matched, counted up to one more than the cap."
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+    finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    # Who is working on it: a processor writes its lease with every item; a lease not renewed
+    # for a while belongs to a process that stopped, and the next look at the progress takes
+    # the action over.
+    lease = models.CharField("lease", max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField("last progress", null=True, blank=True)
+    error = models.TextField("error", blank=True)
+
+    class Meta:
+        verbose_name = "bulk action"
+        indexes = [models.Index(fields=["application", "-created_at"], name="bulk_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.filter_text or 'all runs'})"
+
+
+class BulkItemOutcome(models.TextChoices):
+    WAITING = "", "Waiting"
+    DONE = "done", "Done"
+    REFUSED = "refused", "Refused"
+
+
+class BulkActionItem(models.Model):
+    """One run a bulk action acts on, and what became of it."""
+
+    bulk_action = models.ForeignKey(
+        BulkAction, on_delete=models.CASCADE, related_name="items", verbose_name="bulk action"
+    )
+    position = models.PositiveIntegerField("position")
+    # Ids, not keys: the items say what was done after the runs themselves expire.
+    run_id = models.CharField("run", max_length=64)
+    task_name = models.CharField("task", max_length=255)
+    outcome = models.CharField(
+        "outcome", max_length=16, choices=BulkItemOutcome.choices, blank=True
+    )
+    new_run_id = models.CharField("new run", max_length=64, blank=True)
+    message = models.TextField("message", blank=True)
+
+    class Meta:
+        verbose_name = "bulk action item"
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["bulk_action", "position"], name="bulk_item_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.get_outcome_display()}"
 
 
 class ApiToken(models.Model):

@@ -10,12 +10,14 @@ from typing import Final
 
 from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
 from limepkg_task_starter.arguments import ArgumentsError
+from limepkg_task_starter.services.bulk import BulkActionBusyError, NothingToDoError
 from limepkg_task_starter.services.cancelling import CancelRefusedError, RunNotOpenError
 from limepkg_task_starter.services.queues import (
     QueuePauseRefusedError,
     QueueStateError,
     UnknownQueueError,
 )
+from limepkg_task_starter.services.retrying import NotRetryableError
 from limepkg_task_starter.services.starting import StartRefusedError
 
 REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
@@ -29,6 +31,9 @@ REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     QueuePauseRefusedError: 403,  # may not pause or resume queues
     UnknownQueueError: 404,  # not a configured queue
     QueueStateError: 409,  # pausing a paused queue, resuming a running one
+    NotRetryableError: 409,  # retrying a run that did not fail, or was retried already
+    BulkActionBusyError: 409,  # another bulk action of the application is running
+    NothingToDoError: 400,  # a bulk action whose filter matches no run it could act on
 }
 REFUSALS: Final = tuple(REFUSAL_STATUS)
 

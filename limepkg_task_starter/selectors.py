@@ -35,6 +35,11 @@ from limepkg_task_starter.models import (
     DURATION_COLUMNS,
     RUN_FINISHED_CHANNEL,
     Application,
+    BulkAction,
+    BulkActionItem,
+    BulkActionKind,
+    BulkActionState,
+    BulkItemOutcome,
     QueuePause,
     RunLog,
     ScheduleDeclaration,
@@ -415,6 +420,123 @@ def runs_by_ids(*, application: Application, run_ids: list[str]) -> list[TaskRun
         .select_related("application", "started_by")
         .order_by("-created_at")
     )
+
+
+# --- Over the whole filter: bulk actions, export, the API's list ----------------------------
+
+# The most runs one bulk action acts on: the newest that match (services.bulk).
+MAX_BULK_ITEMS = 1000
+# The most runs one CSV export holds: the newest that match.
+MAX_EXPORT_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class BulkOverview:
+    """How many runs "Retry all" and "Cancel all" would act on, counted up to one past the
+    cap, so the count stays cheap on any history."""
+
+    retry: int
+    cancel: int
+    cap: int = MAX_BULK_ITEMS
+
+
+def bulk_overview(*, application: Application, filters: RunFilters) -> BulkOverview:
+    def count(kind: str) -> int:
+        runs = runs_to_act_on(application=application, filters=filters, kind=kind)
+        return count_up_to(runs, MAX_BULK_ITEMS + 1)
+
+    return BulkOverview(
+        retry=count(BulkActionKind.RETRY),
+        cancel=count(BulkActionKind.CANCEL),
+    )
+
+
+def runs_to_act_on(*, application: Application, filters: RunFilters, kind: str) -> Any:
+    """What "Retry all … matching" (failed runs not retried yet) or "Cancel all … matching"
+    (waiting runs) would act on: the runs page's filter, narrowed, newest first."""
+    runs = runs_filtered(application=application, filters=filters, before=None)
+    if kind == BulkActionKind.RETRY:
+        return runs.filter(status=State.FAILURE).exclude(
+            Exists(TaskRun.objects.filter(rerun_of=OuterRef("pk")))
+        )
+    return runs.filter(status=State.PENDING)
+
+
+def count_up_to(runs: Any, limit: int) -> int:
+    """How many rows ``runs`` has, counted no further than ``limit``: bounded on any table."""
+    count: int = runs.order_by()[:limit].count()
+    return count
+
+
+def runs_after(
+    *, application: Application, filters: RunFilters, after: tuple[datetime, str] | None
+) -> Any:
+    """The filter's runs in a stable order, newest first and by id among runs sent at the same
+    moment, from just after the run ``after`` names (keyset pagination: a run that arrives
+    meanwhile neither shifts nor repeats a page)."""
+    runs = runs_filtered(application=application, filters=filters, before=None)
+    if after is not None:
+        moment, run_id = after
+        runs = runs.filter(created_at__lte=moment).filter(
+            Q(created_at__lt=moment) | Q(created_at=moment, id__lt=run_id)
+        )
+    return runs.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class BulkProgress:
+    action: BulkAction
+    total: int
+    done: int
+    refused: int
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.refused
+
+    @property
+    def finished(self) -> bool:
+        return self.action.state != BulkActionState.RUNNING
+
+
+def bulk_progress(*, action: BulkAction) -> BulkProgress:
+    counts = dict(
+        action.items.order_by()
+        .values_list("outcome")
+        .annotate(count=Count("id"))
+        .values_list("outcome", "count")
+    )
+    return BulkProgress(
+        action=action,
+        total=sum(counts.values()),
+        done=counts.get(BulkItemOutcome.DONE, 0),
+        refused=counts.get(BulkItemOutcome.REFUSED, 0),
+    )
+
+
+def bulk_action_for_user(*, user: Any, action_id: int) -> BulkAction | None:
+    found: BulkAction | None = (
+        BulkAction.objects.filter(id=action_id, application__in=applications_for_user(user=user))
+        .select_related("application")
+        .first()
+    )
+    return found
+
+
+def bulk_actions_recent(
+    *, application: Application, within: timedelta = timedelta(minutes=10)
+) -> list[BulkProgress]:
+    """The application's bulk actions still running or finished a moment ago, for the runs
+    page's note above the table."""
+    since = timezone.now() - within
+    actions = BulkAction.objects.filter(application=application).filter(
+        Q(state=BulkActionState.RUNNING) | Q(finished_at__gte=since)
+    )
+    return [bulk_progress(action=action) for action in actions.order_by("-created_at")[:3]]
+
+
+def bulk_items_refused(*, action: BulkAction, limit: int = 100) -> list[BulkActionItem]:
+    return list(action.items.filter(outcome=BulkItemOutcome.REFUSED)[:limit])
 
 
 # --- Workers and queues -----------------------------------------------------------------------

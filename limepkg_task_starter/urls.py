@@ -8,7 +8,8 @@ from django.contrib.admin import AdminSite
 from django.urls import URLPattern, path
 
 from limepkg_task_starter import views
-from limepkg_task_starter.pages import queues
+from limepkg_task_starter.models import BulkActionKind
+from limepkg_task_starter.pages import bulk, queues, runs_export
 
 
 def task_starter_urls(site: AdminSite) -> list[URLPattern]:
@@ -26,6 +27,22 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
         path("<slug:app_name>/runs/", page(views.runs), name="runs"),
         path("<slug:app_name>/runs/live/", page(views.runs_live), name="runs_live"),
         path("<slug:app_name>/runs/retry/", page(views.runs_retry), name="runs_retry"),
+        path(
+            "<slug:app_name>/runs/retry-all/",
+            page(partial(bulk.runs_bulk, kind=BulkActionKind.RETRY)),
+            name="runs_retry_all",
+        ),
+        path(
+            "<slug:app_name>/runs/cancel-all/",
+            page(partial(bulk.runs_bulk, kind=BulkActionKind.CANCEL)),
+            name="runs_cancel_all",
+        ),
+        path(
+            "<slug:app_name>/runs/bulk/<int:action_id>/",
+            page(bulk.bulk_action),
+            name="bulk_action",
+        ),
+        path("<slug:app_name>/runs/export.csv", page(runs_export.runs_export), name="runs_export"),
         path("runs/<str:run_id>/", page(views.run_info), name="run_info"),
         path("runs/<str:run_id>/row/", page(views.run_row), name="run_row"),
         path("runs/<str:run_id>/rerun/", page(views.run_rerun), name="run_rerun"),

@@ -50,7 +50,7 @@ from limepkg_task_starter.permissions import (
     VIEW_TRACEBACK,
 )
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
-from limepkg_task_starter.services import cancelling, starting
+from limepkg_task_starter.services import cancelling, retrying, starting
 from limepkg_task_starter.stats import group_hours
 
 TASKS_PER_PAGE = 100
@@ -638,7 +638,7 @@ def runs_retry(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpR
             messages.warning(request, _retried_already(run))
             continue
         try:
-            started.append(starting.run_rerun(actor=request.user, run=run))
+            started.append(retrying.run_retry(actor=request.user, run=run))
         except REFUSALS as error:
             messages.error(
                 request,
@@ -707,6 +707,8 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
         "paged": before is not None,
         "query": query.urlencode(),
         "counts": selectors.run_counts(application=application),
+        "bulk_recent": selectors.bulk_actions_recent(application=application),
+        "export_cap": f"{selectors.MAX_EXPORT_ROWS:,}",
         "poll_every": _poll_every(runs),
         "can_start": request.user.has_perm(START),
         "can_cancel": request.user.has_perm(CANCEL),
@@ -752,6 +754,10 @@ def runs(request: HttpRequest, app_name: str, *, site: AdminSite) -> HttpRespons
             applications=selectors.applications_for_user(user=request.user),
             # A wide table: the page takes the whole width (the tabs lead back to the tasks).
             is_nav_sidebar_enabled=False,
+            # Counted when the page loads, not on every poll (a search would be read again).
+            bulk=selectors.bulk_overview(
+                application=context["application"], filters=context["filters"]
+            ),
             **context,
         ),
     )

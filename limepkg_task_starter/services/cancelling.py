@@ -49,12 +49,13 @@ class RunNotOpenError(ValueError):
     """The run has already ended."""
 
 
-def run_cancel(*, actor: Any, run: TaskRun) -> TaskRun:
+def run_cancel(*, actor: Any, run: TaskRun, note: str = "") -> TaskRun:
     """Cancel ``run`` (PENDING or STARTED) on behalf of ``actor``; audited.
 
     The record says so at once. A waiting run is refused by the worker that receives it (its
     start finds the run cancelled); a running one is terminated through Celery's revoke, and its
-    worker's confirmation is kept with the run's later reports.
+    worker's confirmation is kept with the run's later reports. ``note`` is added to the audit
+    entry (a bulk action names itself there).
     """
     if not actor.has_perm(CANCEL):
         raise CancelRefusedError(MAY_NOT_CANCEL)
@@ -88,7 +89,7 @@ def run_cancel(*, actor: Any, run: TaskRun) -> TaskRun:
             run_as=locked.run_as,
             arguments=locked.arguments,
             run=locked,
-            detail=locked.reason,
+            detail=f"{locked.reason} {note}".strip(),
         )
         transaction.on_commit(lambda: _revoke(locked.id, terminate=running))
     return locked

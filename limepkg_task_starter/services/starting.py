@@ -135,7 +135,7 @@ def _run_as(*, actor: Any, application: Application, run_as: RunAs | str) -> str
     return name
 
 
-def run_rerun(*, actor: Any, run: TaskRun) -> TaskRun:
+def run_rerun(*, actor: Any, run: TaskRun, detail: str = "") -> TaskRun:
     """Start the run's task again with its arguments, as the same kind of user, linked to it.
 
     A run that ran as the application's impersonation user runs as it again (which needs the
@@ -159,6 +159,7 @@ def run_rerun(*, actor: Any, run: TaskRun) -> TaskRun:
         run_as=RunAs.IMPERSONATION_USER if ran_as_impersonation else RunAs.ACTOR,
         origin=Origin.RERUN,
         rerun_of=run,
+        detail=detail,
     )
 
 

@@ -152,6 +152,7 @@ def test_nothing_is_wider_than_the_window(
         f"ops/tasks/{DEMO}.dummy_task/",
         f"ops/tasks/{DEMO}.slow_report/",
         "ops/runs/",
+        "ops/runs/retry-all/",
         f"runs/{running}/",
         f"runs/{running}/cancel/",
         f"runs/{long_runs[1].id}/",

@@ -11,7 +11,13 @@ from django.test import Client
 
 from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
 from limepkg_task_starter.arguments import ArgumentsError
-from limepkg_task_starter.models import Application, AuditEntry, ScheduleDeclaration, TaskRun
+from limepkg_task_starter.models import (
+    Application,
+    AuditEntry,
+    BulkAction,
+    ScheduleDeclaration,
+    TaskRun,
+)
 from limepkg_task_starter.refusals import refusal_status
 from limepkg_task_starter.services import starting
 from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
@@ -71,6 +77,7 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
             f"{base}/workers/?application=demo", HTTP_HX_REQUEST="true"
         ),
         **queue_calls(client),
+        **_bulk_and_api_runs(client, run),
     }[action]()
 
 
@@ -100,6 +107,76 @@ QUEUES_WITHOUT_PAUSE = dict.fromkeys(QUEUE_PAGES, FORBIDDEN) | {
     "api_queues": 200,
     "api_queue_pause": FORBIDDEN,
     "api_queue_resume": FORBIDDEN,
+}
+
+
+def _bulk_and_api_runs(client: Client, run: TaskRun) -> dict[str, Callable[[], Any]]:
+    """The runs page over its whole filter (bulk actions, CSV), and the runs API."""
+    runs = "/admin/task-starter/demo/runs"
+    api = "/api/v1/applications/demo"
+    everything = {"filter": "", "confirm": "yes"}
+
+    def a_bulk_action() -> int:
+        return BulkAction.objects.create(
+            application_id="demo", kind="retry", actor_username="someone", matched=0
+        ).id
+
+    return {
+        "runs_export": lambda: client.get(f"{runs}/export.csv"),
+        "retry_all_confirm": lambda: client.get(f"{runs}/retry-all/"),
+        "retry_all": lambda: client.post(f"{runs}/retry-all/", everything),
+        "cancel_all_confirm": lambda: client.get(f"{runs}/cancel-all/"),
+        "cancel_all": lambda: client.post(f"{runs}/cancel-all/", everything),
+        "bulk_progress": lambda: client.get(f"{runs}/bulk/{a_bulk_action()}/"),
+        "api_runs": lambda: client.get(f"{api}/runs"),
+        "api_cancel": lambda: client.post(f"{api}/runs/{run.id}/cancel"),
+        "api_retry": lambda: client.post(
+            f"{api}/retries", {"ids": [run.id]}, content_type="application/json"
+        ),
+        "api_retry_filter": lambda: client.post(
+            f"{api}/retries", {"filter": {}}, content_type="application/json"
+        ),
+        "api_bulk_status": lambda: client.get(f"{api}/bulk-actions/{a_bulk_action()}"),
+    }
+
+
+BULK_PAGES = [
+    "runs_export",
+    "retry_all_confirm",
+    "retry_all",
+    "cancel_all_confirm",
+    "cancel_all",
+    "bulk_progress",
+]
+API_RUNS = ["api_runs", "api_cancel", "api_retry", "api_retry_filter", "api_bulk_status"]
+# What a member who may view runs gets, by what else they may do; a_run is a failed run.
+BULK_AND_API_RUNS = {
+    "starter": {
+        "runs_export": 200,
+        "retry_all_confirm": 200,
+        "retry_all": 302,  # to the bulk action's progress
+        "cancel_all_confirm": FORBIDDEN,
+        "cancel_all": FORBIDDEN,
+        "bulk_progress": 200,
+        "api_runs": 200,
+        "api_cancel": FORBIDDEN,
+        "api_retry": 200,
+        "api_retry_filter": 202,
+        "api_bulk_status": 200,
+    },
+    "canceller": {
+        "runs_export": 200,
+        "retry_all_confirm": FORBIDDEN,
+        "retry_all": FORBIDDEN,
+        "cancel_all_confirm": 200,
+        "cancel_all": 302,  # back to the runs page: no waiting run matches
+        "bulk_progress": 200,
+        "api_runs": 200,
+        "api_cancel": 409,  # it has already ended
+        "api_retry": FORBIDDEN,
+        "api_retry_filter": FORBIDDEN,
+        "api_bulk_status": 200,
+    },
 }
 
 
@@ -292,6 +369,12 @@ EXPECTED = {
         "api_queue_resume": 409,  # not paused
     },
 }
+EXPECTED["anonymous"] |= dict.fromkeys(BULK_PAGES, LOGIN) | dict.fromkeys(API_RUNS, UNAUTHORISED)
+EXPECTED["staff_without_permissions"] |= dict.fromkeys([*BULK_PAGES, *API_RUNS], FORBIDDEN)
+EXPECTED["starter"] |= BULK_AND_API_RUNS["starter"]
+EXPECTED["impersonator"] |= BULK_AND_API_RUNS["starter"]
+EXPECTED["canceller"] |= BULK_AND_API_RUNS["canceller"]
+EXPECTED["other_application"] |= dict.fromkeys([*BULK_PAGES, *API_RUNS], MISSING)
 EXPECTED["non_staff"] = EXPECTED["anonymous"]
 MATRIX = [(role, action) for role in ROLES for action in EXPECTED[role]]
 
@@ -331,7 +414,21 @@ def test_permission_matrix(
 
 @pytest.mark.parametrize(
     "action",
-    ["start", "rerun", "run_now", "api_start", "retry", "cancel", "queue_pause", "api_queue_pause"],
+    [
+        "start",
+        "rerun",
+        "run_now",
+        "api_start",
+        "retry",
+        "cancel",
+        "queue_pause",
+        "api_queue_pause",
+        "retry_all",
+        "cancel_all",
+        "api_cancel",
+        "api_retry",
+        "api_retry_filter",
+    ],
 )
 def test_csrf_is_enforced_on_every_post(
     pages_application: Application, a_run: TaskRun, a_schedule: ScheduleDeclaration, action: str
