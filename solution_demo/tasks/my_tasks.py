@@ -34,9 +34,11 @@ def example_task(app, text: str):
 
 @task(qos="background")
 def slow_report(app, steps: int = 20, seconds_per_step: float = 1.0):
-    """Build a report slowly (about 20 s), reporting progress after each step."""
+    """Build a report slowly (about 20 s), reporting progress and logging each step."""
+    logger.info("Building a report of %d sections for %s", steps, app.name)
     for step in range(1, steps + 1):
         time.sleep(seconds_per_step)
+        logger.info("Section %d of %d written", step, steps)
         report_progress(step, steps, f"Section {step} of {steps}")
     return f"Report ready: {steps} sections for {app.name}"
 
@@ -52,6 +54,7 @@ def validate_customer(app, customer_id: int):
 @task
 def broken_import(app, path: str = "/tmp/missing.csv"):
     """An import with a bug: it always ends in an unhandled exception."""
+    logger.info("Importing %s", path)
     with open(path, encoding="utf-8") as source:  # raises FileNotFoundError for the default
         return f"Imported {len(source.readlines())} rows"
 
