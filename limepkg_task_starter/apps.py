@@ -12,6 +12,7 @@ class TaskStarterConfig(AppConfig):
     def ready(self) -> None:
         from lime_task.registry import load_packages
         from limepkg_task_starter import (  # noqa: F401 - connect their signal receivers
+            run_search,
             task_framework,
             tracking,
         )
