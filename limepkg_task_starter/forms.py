@@ -82,6 +82,11 @@ class RunFilterForm(forms.Form):
         required=False,
         max_length=200,
         label="Search",
+        help_text=mark_safe(  # constant markup
+            "Words find text in arguments, results and errors; <code>key=value</code> finds an "
+            "argument: <code>customer.id=42</code>, <code>flag=true</code>, "
+            '<code>name="Ada Lovelace"</code>.'
+        ),
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "text or key=value"}),
     )
 

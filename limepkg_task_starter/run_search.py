@@ -35,7 +35,7 @@ NUL = "The search cannot contain the character U+0000."
 TOO_MANY = f"Search with at most {MAX_TERMS} terms."
 
 _SPACE = re.compile(r"\s+")
-_BARE = re.compile(r"[^\s=\"']+")  # a key, or a word of text
+_BARE = re.compile(r"[^\s=]+")  # a key, or a word of text (can't is one word)
 _BARE_VALUE = re.compile(r"\S+")
 _DECODER = json.JSONDecoder(parse_constant=lambda name: _refuse(f"{name} is not a number"))
 

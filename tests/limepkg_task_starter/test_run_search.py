@@ -60,6 +60,9 @@ on_postgresql = pytest.mark.skipif(
         ("bad row 7", [], ("bad", "row", "7")),
         ('"bad row" n=3', [{"n": 3}], ("bad row",)),
         ("'a=b'", [], ("a=b",)),  # quoted: text, not an argument
+        ("can't connect", [], ("can't", "connect")),  # a quote inside a word is part of it
+        ("KeyError: 'customer'", [], ("KeyError:", "customer")),
+        ("name=O'Brien", [{"name": "O'Brien"}], ()),
         ("  ", [], ()),
     ],
 )

@@ -350,7 +350,7 @@ def test_a_search_that_cannot_be_read_is_said_at_the_field_and_kept(
     response = viewer.get(PAGE, {"q": 'n=3 name="Ada'})
     page = response.content.decode()
     assert UNCLOSED_QUOTE.format(fragment='"Ada') in html.unescape(page)
-    assert 'aria-invalid="true" aria-describedby="id_q_error"' in page
+    assert 'aria-invalid="true" aria-describedby="id_q_helptext id_q_error"' in page
     assert 'value="n=3 name=&quot;Ada"' in page  # what was typed, to correct
 
 
