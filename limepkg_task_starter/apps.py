@@ -16,6 +16,7 @@ class TaskStarterConfig(AppConfig):
         # that a run's log is written in full before its outcome is recorded.
         from limepkg_task_starter import (  # noqa: F401 - connect their signal receivers
             run_logs,
+            run_search,
             task_framework,
             tracking,
         )

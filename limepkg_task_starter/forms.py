@@ -20,6 +20,7 @@ from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 from lime_task.status import Origin, State
 from lime_task.storable import NotStorableError, storable_json, storable_text
 from limepkg_task_starter.arguments import ArgumentsError, Parameter, decode_arguments
+from limepkg_task_starter.run_search import SearchError, parse_search
 from limepkg_task_starter.selectors import RunFilters
 
 ANY = [("", "Any")]
@@ -79,7 +80,17 @@ class RunFilterForm(forms.Form):
         label="To",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    q = forms.CharField(required=False, max_length=200, label="Search")
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        help_text=mark_safe(  # constant markup
+            "Words find text in arguments, results and errors; <code>key=value</code> finds an "
+            "argument: <code>customer.id=42</code>, <code>flag=true</code>, "
+            '<code>name="Ada Lovelace"</code>.'
+        ),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "text or key=value"}),
+    )
 
     def __init__(self, *args: Any, task_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,6 +99,14 @@ class RunFilterForm(forms.Form):
         task_field.choices = ANY + [(name, name.rsplit(".", 1)[-1]) for name in task_names]
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("id", f"filter-{name}")
+
+    def clean_q(self) -> str:
+        search: str = self.cleaned_data["q"].strip()
+        try:
+            parse_search(search)
+        except SearchError as error:
+            raise forms.ValidationError(str(error), code="search") from error
+        return search
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}

@@ -268,6 +268,9 @@ class TaskRun(models.Model):
             models.Index(
                 fields=["application", "task_name", "-created_at"], name="taskrun_app_task"
             ),
+            # And on PostgreSQL only, for the runs page's key=value search, a GIN index on
+            # COALESCE(arguments, kwargs) (taskrun_arguments_search, migration 0011: SQL of
+            # its own, as SQLite has no such index; see run_search).
         ]
 
     def __str__(self) -> str:

@@ -19,10 +19,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    TextField,
     Window,
 )
-from django.db.models.functions import Cast, RowNumber
+from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -47,6 +46,7 @@ from limepkg_task_starter.models import (
     TaskStatsHour,
     WorkerHeartbeat,
 )
+from limepkg_task_starter.run_search import parse_search, runs_searched
 from limepkg_task_starter.schedule_summary import ScheduleSummary, summarise
 from limepkg_task_starter.stats import Outcomes, floor_hour, hours_between
 
@@ -314,6 +314,12 @@ def declaration_for_user(*, user: Any, declaration_id: int) -> ScheduleDeclarati
 RUNS_PER_PAGE = 50
 
 
+# Text search reads each run's text, so one request reads this many runs at most, the newest
+# the other filters leave (older ones with ``before``): reading every run would take seconds
+# on a large history, and the live poll repeats it.
+TEXT_SEARCH_RUNS = 10_000
+
+
 @dataclass(frozen=True)
 class RunFilters:
     """What the runs page narrows to; empty means everything."""
@@ -324,7 +330,7 @@ class RunFilters:
     user: str = ""  # who started it, or whom it ran as
     since: datetime | None = None
     until: datetime | None = None
-    search: str = ""  # in arguments, results, error messages and reasons
+    search: str = ""  # key=value terms for the arguments, words for their text (run_search)
 
     @property
     def any(self) -> bool:
@@ -336,9 +342,26 @@ class RunFilters:
 def runs_filtered(*, application: Application, filters: RunFilters, before: datetime | None) -> Any:
     """An application's runs, newest first, narrowed by ``filters``, older than ``before``.
 
-    Every filter but search is served by an index on (application, …, created_at); search reads
-    the narrowed runs' text, so pair it with a time range on a large history.
+    Every filter is served by an index: on (application, …, created_at), or for ``key=value``
+    the arguments' GIN index (PostgreSQL). Words of a text search are looked for in the newest
+    :data:`TEXT_SEARCH_RUNS` runs only (:func:`text_search_start`). Raises
+    :class:`~limepkg_task_starter.run_search.SearchError` for a search that cannot be read
+    (the page's form says so at the field instead).
     """
+    runs = _runs_narrowed(application=application, filters=filters, before=before)
+    search = parse_search(filters.search)
+    if search.words:
+        start = _text_search_start(runs)
+        if start is not None:
+            runs = runs.filter(created_at__gte=start)
+    runs = runs_searched(runs, search)
+    return runs.select_related("started_by", "cancelled_by").order_by("-created_at")
+
+
+def _runs_narrowed(
+    *, application: Application, filters: RunFilters, before: datetime | None
+) -> QuerySet[TaskRun]:
+    """The runs of every filter but the search."""
     runs = TaskRun.objects.filter(application=application)
     if filters.status:
         runs = runs.filter(status=filters.status)
@@ -354,17 +377,27 @@ def runs_filtered(*, application: Application, filters: RunFilters, before: date
         runs = runs.filter(created_at__lt=filters.until)
     if before:
         runs = runs.filter(created_at__lt=before)
-    if filters.search:
-        needle = filters.search
-        runs = runs.annotate(
-            arguments_text=Cast("arguments", TextField()), result_text=Cast("result", TextField())
-        ).filter(
-            Q(arguments_text__icontains=needle)
-            | Q(result_text__icontains=needle)
-            | Q(error_message__icontains=needle)
-            | Q(reason__icontains=needle)
-        )
-    return runs.select_related("started_by", "cancelled_by").order_by("-created_at")
+    return runs
+
+
+def _text_search_start(runs: QuerySet[TaskRun]) -> datetime | None:
+    """When the :data:`TEXT_SEARCH_RUNS`-th newest of ``runs`` was sent, or None when there
+    are fewer (then a text search reads them all); one walk down a created_at index."""
+    newest = runs.order_by("-created_at").values_list("created_at", flat=True)
+    found = list(newest[TEXT_SEARCH_RUNS - 1 : TEXT_SEARCH_RUNS])
+    return found[0] if found else None
+
+
+def text_search_start(
+    *, application: Application, filters: RunFilters, before: datetime | None = None
+) -> datetime | None:
+    """Where a text search with these filters stops reading (the page says so, with a link
+    that reads on from there), or None when it reads every run they leave or has no words."""
+    if not parse_search(filters.search).words:
+        return None
+    return _text_search_start(
+        _runs_narrowed(application=application, filters=filters, before=before)
+    )
 
 
 def runs_page(
@@ -388,13 +421,22 @@ class RunCounts:
     failed_last_day: int
 
 
-def run_counts(*, application: Application, now: datetime | None = None) -> RunCounts:
+def run_counts(
+    *, application: Application, now: datetime | None = None, search: str = ""
+) -> RunCounts:
     """Running and queued now, failed in the last 24 hours: three counts over the
-    (application, status, created_at) index, never a scan of the application's runs.
+    (application, status, created_at) index, never a scan of the application's runs. With a
+    ``search``, of the runs it finds (words: in the runs a text search reads).
 
     A failure that was retried is not counted: its retry is (once, if it fails too)."""
     now = now or timezone.now()
     runs = TaskRun.objects.filter(application=application)
+    searched = parse_search(search)
+    if searched.words:
+        start = _text_search_start(runs)
+        if start is not None:
+            runs = runs.filter(created_at__gte=start)
+    runs = runs_searched(runs, searched)
     return RunCounts(
         running=runs.filter(status=State.STARTED).count(),
         queued=runs.filter(status=State.PENDING).count(),

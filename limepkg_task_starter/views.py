@@ -696,6 +696,9 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
     filters = form.filters()
     before = _before(request.GET.get("before", ""))
     runs, older = selectors.runs_page(application=application, filters=filters, before=before)
+    search_start = selectors.text_search_start(
+        application=application, filters=filters, before=before
+    )
     query = request.GET.copy()
     query.pop("before", None)
     return {
@@ -706,10 +709,13 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
         "older": older.isoformat() if older else "",
         "paged": before is not None,
         "query": query.urlencode(),
-        "counts": selectors.run_counts(application=application),
+        "counts": selectors.run_counts(application=application, search=filters.search),
+        "search_start": search_start,
         "bulk_recent": selectors.bulk_actions_recent(application=application),
         "export_cap": f"{selectors.MAX_EXPORT_ROWS:,}",
-        "poll_every": _poll_every(runs),
+        "search_runs": f"{selectors.TEXT_SEARCH_RUNS:,}",
+        # A text search that reads its full share of runs is followed at a slower pace.
+        "poll_every": _poll_every(runs, usual=TEXT_SEARCH_POLL if search_start else "1s"),
         "can_start": request.user.has_perm(START),
         "can_cancel": request.user.has_perm(CANCEL),
         "here": request.get_full_path(),
@@ -721,6 +727,7 @@ def _runs_context(request: HttpRequest, app_name: str) -> dict[str, Any]:
 # the click; runs open for longer are followed at the usual pace (one request at a time, always).
 QUICK_POLL = "250ms"
 QUICK_POLL_FOR = timedelta(seconds=10)
+TEXT_SEARCH_POLL = "5s"
 
 
 def _poll_every(runs: Iterable[TaskRun], *, usual: str = "1s") -> str:

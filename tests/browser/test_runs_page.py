@@ -208,3 +208,42 @@ def test_one_box_ticks_every_failed_run_and_retry_waits_for_a_tick(
     every.check()
     retry.click()
     expect(page.locator("h1")).to_have_text("Retry 2 runs?")
+
+
+def test_an_argument_search_typed_in_the_search_box_finds_the_matching_run_only(
+    page: Page, production_server: Any, ops: Application
+) -> None:
+    staff_user("ada", ops, "view_taskrun")
+    made = {
+        name: TaskRun.objects.create(
+            id=f"search-{name}",
+            application=ops,
+            task_name=f"{DEMO}.dummy_task",
+            status="SUCCESS",
+            origin=Origin.PAGE,
+            arguments=arguments,
+            created_at=timezone.now(),
+        )
+        for name, arguments in {
+            "match": {"customer": {"id": 42}, "note": "first"},
+            "other": {"customer": {"id": 7}, "note": "second"},
+            "text": {"customer": "42"},
+        }.items()
+    }
+    log_in(page, production_server, "ada")
+    page.goto(runs_url(production_server))
+    expect(page.locator("#runs tbody tr")).to_have_count(3)
+
+    page.fill("#filter-q", "customer.id=42")
+    page.press("#filter-q", "Enter")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    expect(page.locator(f"#run-{made['match'].id}")).to_be_visible()
+    expect(page.locator("#filter-q")).to_have_value("customer.id=42")
+    # The live part keeps to the search as it polls.
+    page.wait_for_timeout(2_500)
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+
+    page.fill("#filter-q", 'customer.id=42 note="first')
+    page.press("#filter-q", "Enter")
+    expect(page.locator("#id_q_error")).to_contain_text("A quote is not closed")
+    expect(page.locator("#filter-q")).to_have_value('customer.id=42 note="first')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from lime_task.status import Origin
+from limepkg_task_starter import selectors
 from limepkg_task_starter.models import Application, AuditEntry, TaskRun
+from limepkg_task_starter.run_search import UNCLOSED_QUOTE
 from limepkg_task_starter.selectors import RUNS_PER_PAGE
 from tests.limepkg_task_starter.conftest import DUMMY, EXAMPLE, make_user
 
@@ -334,3 +337,65 @@ def test_retry_leaves_out_a_run_already_retried_and_links_each_new_run(
     ) in page
     earlier_info = f"/admin/task-starter/runs/{earlier.id}/"
     assert f'was not started again: it was retried already, as <a href="{earlier_info}">' in page
+
+
+def test_a_search_that_cannot_be_read_is_said_at_the_field_and_kept(
+    viewer: Client, pages_application: Application
+) -> None:
+    run = add_run(pages_application, arguments={"n": 3})
+    for url in (PAGE, f"{PAGE}live/"):
+        response = viewer.get(url, {"q": 'n=3 name="Ada', "status": "SUCCESS"})
+        assert response.status_code == 200
+        assert shown(response) == [run.id]  # the other filters still apply
+    response = viewer.get(PAGE, {"q": 'n=3 name="Ada'})
+    page = response.content.decode()
+    assert UNCLOSED_QUOTE.format(fragment='"Ada') in html.unescape(page)
+    assert 'aria-invalid="true" aria-describedby="id_q_helptext id_q_error"' in page
+    assert 'value="n=3 name=&quot;Ada"' in page  # what was typed, to correct
+
+
+def test_an_argument_search_finds_its_runs_live_and_in_the_counts(
+    viewer: Client, pages_application: Application
+) -> None:
+    add_run(pages_application, arguments={"customer": {"id": 7}}, status="PENDING")
+    match = add_run(pages_application, arguments={"customer": {"id": 42}}, status="PENDING")
+    response = viewer.get(PAGE, {"q": "customer.id=42"})
+    assert shown(response) == [match.id]
+    assert response.context["counts"].queued == 1
+    assert "?status=PENDING&amp;q=customer.id%3D42" in response.content.decode()
+    live = viewer.get(f"{PAGE}live/", {"q": "customer.id=42"})
+    assert shown(live) == [match.id]
+
+
+def test_a_text_search_says_how_far_back_it_read_and_reads_on_from_there(
+    viewer: Client, pages_application: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(selectors, "TEXT_SEARCH_RUNS", 2)
+    runs = [
+        add_run(pages_application, result="needle", created_at=NOW - timedelta(minutes=n))
+        for n in range(3)
+    ]
+    response = viewer.get(PAGE, {"q": "needle"})
+    assert shown(response) == [runs[0].id, runs[1].id]
+    window = response.content.decode().split('id="search-window"')[1].split("</p>")[0]
+    assert "Text search reads 2 runs at a time" in window
+    assert 'hx-trigger="every 5s"' in response.content.decode()  # followed, at a slower pace
+    further = html.unescape(window.split('href="')[1].split('"')[0])
+    assert shown(viewer.get(PAGE + further)) == [runs[2].id]
+    # An argument search reads every run, and says nothing of the kind.
+    assert 'id="search-window"' not in viewer.get(PAGE, {"q": "n=1"}).content.decode()
+
+
+def test_the_live_poll_with_a_search_makes_the_same_queries_for_many_runs(
+    viewer: Client, pages_application: Application
+) -> None:
+    def queries(search: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer.get(f"{PAGE}live/", {"q": search}).status_code == 200
+        return len(captured)
+
+    add_run(pages_application, arguments={"n": 1}, result="needle")
+    few = (queries("n=1"), queries("needle"))
+    for _ in range(RUNS_PER_PAGE + 10):
+        add_run(pages_application, arguments={"n": 1}, result="needle")
+    assert (queries("n=1"), queries("needle")) == few
