@@ -67,7 +67,8 @@ class BearerToken(HttpBearer):
 api = NinjaAPI(
     title="Task starter API",
     version="1",
-    description="Start an application's tasks and read their status.",
+    description="Start an application's tasks, read their status, and list, pause and resume "
+    "its schedules.",
     auth=[BearerToken(), StaffSession(csrf=True)],
     urls_namespace="task_starter_api",
 )
@@ -189,3 +190,7 @@ def run_status(request: ApiRequest, app_name: str, run_id: str) -> Any:
     if status is None:
         return Status(404, {"detail": NO_SUCH_RUN})
     return Status(200, status.to_json())
+
+
+# By import path, not an import: the interface modules stay independent of each other.
+api.add_router("", "limepkg_task_starter.api_schedules.router")

@@ -11,7 +11,8 @@ from typing import Final
 from lime_task.exceptions import InvalidArgumentsError, NotFoundError, UnknownTaskError
 from limepkg_task_starter.arguments import ArgumentsError
 from limepkg_task_starter.services.cancelling import CancelRefusedError, RunNotOpenError
-from limepkg_task_starter.services.starting import StartRefusedError
+from limepkg_task_starter.services.schedules import MayNotPauseError, PauseRefusedError
+from limepkg_task_starter.services.starting import ScheduleDisabledError, StartRefusedError
 
 REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     ArgumentsError: 400,  # the arguments do not fit the task
@@ -21,6 +22,9 @@ REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     RunNotOpenError: 409,  # cancelling a run that has already ended
     NotFoundError: 404,  # not a task of this application
     UnknownTaskError: 404,  # exposed, but not a registered @task
+    ScheduleDisabledError: 409,  # Run now on a schedule the application's config disables
+    MayNotPauseError: 403,  # may not pause or resume schedules
+    PauseRefusedError: 400,  # a pause that would end before it starts
 }
 REFUSALS: Final = tuple(REFUSAL_STATUS)
 

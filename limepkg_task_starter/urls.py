@@ -8,6 +8,7 @@ from django.contrib.admin import AdminSite
 from django.urls import URLPattern, path
 
 from limepkg_task_starter import views
+from limepkg_task_starter.pages import schedules
 
 
 def task_starter_urls(site: AdminSite) -> list[URLPattern]:
@@ -23,6 +24,17 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
         path("<slug:app_name>/runs/", page(views.runs), name="runs"),
         path("<slug:app_name>/runs/live/", page(views.runs_live), name="runs_live"),
         path("<slug:app_name>/runs/retry/", page(views.runs_retry), name="runs_retry"),
+        path("<slug:app_name>/schedules/", page(schedules.schedules), name="schedules"),
+        path(
+            "<slug:app_name>/schedules/<int:schedule_id>/pause/",
+            page(schedules.pause),
+            name="schedule_pause",
+        ),
+        path(
+            "<slug:app_name>/schedules/<int:schedule_id>/resume/",
+            page(schedules.resume),
+            name="schedule_resume",
+        ),
         path("runs/<str:run_id>/", page(views.run_info), name="run_info"),
         path("runs/<str:run_id>/row/", page(views.run_row), name="run_row"),
         path("runs/<str:run_id>/rerun/", page(views.run_rerun), name="run_rerun"),

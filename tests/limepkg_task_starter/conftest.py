@@ -21,6 +21,7 @@ PERMISSIONS = {
     "impersonate": "start_task_as_impersonation_user",
     "traceback": "view_traceback",
     "cancel": "cancel_run",
+    "pause": "pause_schedule",
 }
 
 

@@ -23,8 +23,9 @@ ROLES: dict[str, dict[str, Any]] = {
     "starter": {"perms": ("view", "start")},
     "impersonator": {"perms": ("view", "start", "impersonate")},
     "canceller": {"perms": ("view", "cancel")},
+    "pauser": {"perms": ("view", "pause")},
     "other_application": {
-        "perms": ("view", "start", "impersonate", "cancel"),
+        "perms": ("view", "start", "impersonate", "cancel", "pause"),
         "other": True,
     },
 }
@@ -68,7 +69,53 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
         "workers_live": lambda: client.get(
             f"{base}/workers/?application=demo", HTTP_HX_REQUEST="true"
         ),
+        **schedule_calls(client, schedule),
     }[action]()
+
+
+def schedule_calls(client: Client, schedule: ScheduleDeclaration) -> dict[str, Any]:
+    """The Schedules tab and the schedules API (schedules are addressed by periodic task)."""
+    tab = "/admin/task-starter/demo/schedules/"
+    api = "/api/v1/applications/demo/schedules"
+    one = schedule.periodic_task_id
+    return {
+        "schedules": lambda: client.get(tab),
+        "schedule_pause_confirm": lambda: client.get(f"{tab}{one}/pause/"),
+        "schedule_pause": lambda: client.post(f"{tab}{one}/pause/"),
+        "schedule_resume_confirm": lambda: client.get(f"{tab}{one}/resume/"),
+        "schedule_resume": lambda: client.post(f"{tab}{one}/resume/"),
+        "api_schedules": lambda: client.get(api),
+        "api_schedule_pause": lambda: client.post(
+            f"{api}/{one}/pause", {}, content_type="application/json"
+        ),
+        "api_schedule_resume": lambda: client.post(f"{api}/{one}/resume"),
+    }
+
+
+SCHEDULE_PAGES = [
+    "schedules",
+    "schedule_pause_confirm",
+    "schedule_pause",
+    "schedule_resume_confirm",
+    "schedule_resume",
+]
+SCHEDULE_API = ["api_schedules", "api_schedule_pause", "api_schedule_resume"]
+# Who may see runs sees the tab and the list; pausing and resuming need their own permission.
+VIEWER_OF_SCHEDULES = {
+    "schedules": 200,
+    "api_schedules": 200,
+    **dict.fromkeys(
+        [
+            "schedule_pause_confirm",
+            "schedule_pause",
+            "schedule_resume_confirm",
+            "schedule_resume",
+            "api_schedule_pause",
+            "api_schedule_resume",
+        ],
+        FORBIDDEN,
+    ),
+}
 
 
 NEW_PAGES = ["runs", "runs_live", "retry", "rerun_confirm", "run_now_confirm", "cancel_confirm"]
@@ -97,10 +144,13 @@ EXPECTED = {
             *SHARED_PAGES,
             *APPLICATION_WORKERS,
             "cancel",
+            *SCHEDULE_PAGES,
         ],
         LOGIN,
     )
-    | dict.fromkeys(["api_start", "api_start_impersonated", "api_status"], UNAUTHORISED),
+    | dict.fromkeys(
+        ["api_start", "api_start_impersonated", "api_status", *SCHEDULE_API], UNAUTHORISED
+    ),
     "staff_without_permissions": dict.fromkeys(
         [
             "index",
@@ -120,6 +170,8 @@ EXPECTED = {
             *SHARED_PAGES,
             *APPLICATION_WORKERS,
             "cancel",
+            *SCHEDULE_PAGES,
+            *SCHEDULE_API,
         ],
         FORBIDDEN,
     ),
@@ -146,6 +198,7 @@ EXPECTED = {
         "cancel": FORBIDDEN,
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, 200),
+        **VIEWER_OF_SCHEDULES,
     },
     "impersonator": {
         "index": 302,
@@ -170,6 +223,7 @@ EXPECTED = {
         "cancel": FORBIDDEN,
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, 200),
+        **VIEWER_OF_SCHEDULES,
     },
     "canceller": {
         "index": 302,
@@ -194,6 +248,7 @@ EXPECTED = {
         "cancel": 302,  # back, saying the run has already ended
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, 200),
+        **VIEWER_OF_SCHEDULES,
     },
     "other_application": {
         "index": 302,
@@ -212,6 +267,19 @@ EXPECTED = {
         **dict.fromkeys([*NEW_PAGES, "cancel"], MISSING),
         "workers": 200,
         **dict.fromkeys(APPLICATION_WORKERS, MISSING),
+        **dict.fromkeys([*SCHEDULE_PAGES, *SCHEDULE_API], MISSING),
+    },
+    "pauser": {
+        "schedules": 200,
+        "schedule_pause_confirm": 200,
+        "schedule_pause": 302,
+        "schedule_resume_confirm": 200,
+        "schedule_resume": 302,  # back to the tab, saying it was not paused
+        "api_schedules": 200,
+        "api_schedule_pause": 200,
+        "api_schedule_resume": 200,
+        "run_now": FORBIDDEN,  # pausing is not starting
+        "start": FORBIDDEN,
     },
 }
 EXPECTED["non_staff"] = EXPECTED["anonymous"]
@@ -251,7 +319,20 @@ def test_permission_matrix(
         assert response.status_code == expected, response.content[:300]
 
 
-@pytest.mark.parametrize("action", ["start", "rerun", "run_now", "api_start", "retry", "cancel"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "start",
+        "rerun",
+        "run_now",
+        "api_start",
+        "retry",
+        "cancel",
+        "schedule_pause",
+        "schedule_resume",
+        "api_schedule_pause",
+    ],
+)
 def test_csrf_is_enforced_on_every_post(
     pages_application: Application, a_run: TaskRun, a_schedule: ScheduleDeclaration, action: str
 ) -> None:
@@ -259,7 +340,7 @@ def test_csrf_is_enforced_on_every_post(
     client.force_login(
         make_user(
             "careful",
-            perms=("view", "start", "impersonate", "cancel"),
+            perms=("view", "start", "impersonate", "cancel", "pause"),
             applications=(pages_application,),
         )
     )
