@@ -62,6 +62,7 @@ PAUSED = "Paused {schedule}{until}"
 PAUSED_UNTIL = " until {until:%Y-%m-%d %H:%M} UTC"
 RESUMED = "Resumed {schedule}; the ticks missed while paused are not run"
 UNTIL_NOT_LATER = "“Until” must be later than now; leave it empty to pause until resumed."
+UNTIL_TOO_LATE = "“Until” is past the last time that can be kept (the end of the year 9999 UTC)."
 MAY_NOT_PAUSE = "You may not pause or resume schedules."
 
 
@@ -105,8 +106,13 @@ def schedule_pause(
     if not actor.has_perm(PAUSE_SCHEDULE):
         raise MayNotPauseError(MAY_NOT_PAUSE)
     now = timezone.now()
-    if until is not None and until <= now:
-        raise PauseRefusedError(UNTIL_NOT_LATER)
+    if until is not None:
+        try:
+            until = until.astimezone(datetime.UTC)
+        except OverflowError:
+            raise PauseRefusedError(UNTIL_TOO_LATE) from None
+        if until <= now:
+            raise PauseRefusedError(UNTIL_NOT_LATER)
     pause, _ = SchedulePause.objects.update_or_create(
         periodic_task=periodic_task,
         defaults={
@@ -117,7 +123,7 @@ def schedule_pause(
         },
     )
     _changed(periodic_task=periodic_task, now=now)
-    ending = PAUSED_UNTIL.format(until=until.astimezone(datetime.UTC)) if until else ""
+    ending = PAUSED_UNTIL.format(until=until) if until else ""
     _audit(
         actor=actor,
         application=application,

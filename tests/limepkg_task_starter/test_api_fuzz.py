@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 
-from limepkg_task_starter.models import Application, TaskRun
+from limepkg_task_starter.models import Application, ScheduleDeclaration, TaskRun
 from limepkg_task_starter.services.tokens import api_token_create
 from tests.limepkg_task_starter.conftest import DUMMY, make_user
 
@@ -44,7 +44,7 @@ def no_throttling(settings: Any) -> None:
 
 @pytest.fixture
 def bearer(pages_application: Application) -> dict[str, str]:
-    user = make_user("fuzzer", perms=("view", "start"), applications=(pages_application,))
+    user = make_user("fuzzer", perms=("view", "start", "pause"), applications=(pages_application,))
     _, key = api_token_create(user=user, name="fuzzing")
     return {"Authorization": f"Bearer {key}"}
 
@@ -55,10 +55,12 @@ def operations(schema: Any) -> list[Any]:
 
 # Each operation is driven through Hypothesis directly, three ways: requests that fit the schema,
 # requests that break it, and fitting requests aimed at a real application and task.
-def strategies(operation: Any) -> list[Any]:
-    aimed = {"app_name": "demo"}
+def strategies(operation: Any, schedule_id: int) -> list[Any]:
+    aimed: dict[str, Any] = {"app_name": "demo"}
     if "task_name" in operation.path:
         aimed["task_name"] = DUMMY
+    if "schedule_id" in operation.path:
+        aimed["schedule_id"] = schedule_id
     return [
         operation.as_strategy(GenerationMode.POSITIVE),
         operation.as_strategy(GenerationMode.NEGATIVE),
@@ -66,11 +68,13 @@ def strategies(operation: Any) -> list[Any]:
     ]
 
 
-def test_the_api_holds_under_generated_requests(api_schema: Any, bearer: dict[str, str]) -> None:
+def test_the_api_holds_under_generated_requests(
+    api_schema: Any, bearer: dict[str, str], a_schedule: ScheduleDeclaration
+) -> None:
     checked = []
     statuses: set[int] = set()
     for operation in operations(api_schema):
-        for strategy in strategies(operation):
+        for strategy in strategies(operation, a_schedule.periodic_task_id):
 
             @given(case=strategy)
             @settings(
@@ -95,6 +99,9 @@ def test_the_api_holds_under_generated_requests(api_schema: Any, bearer: dict[st
         checked.append(operation.label)
     assert sorted(checked) == [
         "GET /api/v1/applications/{app_name}/runs/{run_id}",
+        "GET /api/v1/applications/{app_name}/schedules",
+        "POST /api/v1/applications/{app_name}/schedules/{schedule_id}/pause",
+        "POST /api/v1/applications/{app_name}/schedules/{schedule_id}/resume",
         "POST /api/v1/applications/{app_name}/tasks/{task_name}/runs",
     ]
     assert {202, 400, 404} <= statuses  # the fuzzing reached starts, refusals and misses
