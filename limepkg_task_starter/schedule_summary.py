@@ -130,7 +130,7 @@ def summarise(declaration: ScheduleDeclaration, *, now: datetime.datetime) -> Sc
 # --- The Schedules tab ------------------------------------------------------------------------
 
 UPCOMING_WITHIN = datetime.timedelta(hours=24)
-UPCOMING_LIMIT = 50
+UPCOMING_LIMIT = 20
 
 
 def periodic_headers(periodic: PeriodicTask) -> dict[str, Any]:
