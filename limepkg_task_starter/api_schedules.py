@@ -10,14 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from limepkg_task_starter import selectors
 from limepkg_task_starter.permissions import VIEW_RUNS
-from limepkg_task_starter.schedule_summary import ScheduleRow, schedule_row
+from limepkg_task_starter.schedule_summary import ScheduleRow
 from limepkg_task_starter.services.schedules import schedule_pause, schedule_resume
 
 MAY_NOT_VIEW_SCHEDULES = "You may not view schedules."
@@ -119,13 +118,10 @@ def _schedule(application: Any, schedule_id: int) -> Any:
     return periodic
 
 
-def _row(application: Any, schedule_id: int) -> dict[str, Any]:
+def _answer(application: Any, schedule_id: int) -> dict[str, Any]:
+    """The schedule as it is now, read again after the change."""
     periodic = _schedule(application, schedule_id)
-    last = selectors.last_scheduled_runs(application=application, task_names={periodic.task})
-    row = schedule_row(
-        periodic, application=application, last_run=last.get(periodic.task), now=timezone.now()
-    )
-    return _schedule_out(row)
+    return _schedule_out(selectors.application_schedule(application=application, periodic=periodic))
 
 
 @router.get(
@@ -154,7 +150,7 @@ def pause_schedule(request: Any, app_name: str, schedule_id: int, body: PauseReq
     schedule_pause(
         actor=request.auth, application=application.name, periodic_task=periodic, until=body.until
     )
-    return Status(200, _row(application, schedule_id))
+    return Status(200, _answer(application, schedule_id))
 
 
 @router.post(
@@ -168,4 +164,4 @@ def resume_schedule(request: Any, app_name: str, schedule_id: int) -> Any:
     application = _application(request, app_name)
     periodic = _schedule(application, schedule_id)
     schedule_resume(actor=request.auth, application=application.name, periodic_task=periodic)
-    return Status(200, _row(application, schedule_id))
+    return Status(200, _answer(application, schedule_id))

@@ -719,6 +719,14 @@ def last_scheduled_runs(*, application: Application, task_names: set[str]) -> di
     return found
 
 
+def application_schedule(*, application: Application, periodic: PeriodicTask) -> ScheduleRow:
+    """One schedule's row, as the tab shows it (after a pause or resume, in the API)."""
+    last = last_scheduled_runs(application=application, task_names={periodic.task})
+    return schedule_row(
+        periodic, application=application, last_run=last.get(periodic.task), now=timezone.now()
+    )
+
+
 def application_schedules(*, application: Application) -> list[ScheduleRow]:
     """The Schedules tab's rows: each schedule with its next runs and its last run."""
     periodics = application_periodic_tasks(application=application)

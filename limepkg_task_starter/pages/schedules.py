@@ -31,7 +31,6 @@ from limepkg_task_starter.schedule_summary import (
     UPCOMING_WITHIN,
     ScheduleRow,
     periodic_headers,
-    schedule_row,
     upcoming,
 )
 from limepkg_task_starter.services.schedules import schedule_pause, schedule_resume
@@ -143,13 +142,6 @@ def _arguments(periodic: PeriodicTask) -> Any:
         return periodic.args
 
 
-def _row(application: Application, periodic: PeriodicTask) -> ScheduleRow:
-    last = selectors.last_scheduled_runs(application=application, task_names={periodic.task})
-    return schedule_row(
-        periodic, application=application, last_run=last.get(periodic.task), now=timezone.now()
-    )
-
-
 def _read_until(request: HttpRequest) -> tuple[datetime.datetime | None, str]:
     """The pause's end as typed (a local date and time) in the zone the page sent with it."""
     text = request.POST.get("until", "").strip()
@@ -183,7 +175,7 @@ def pause(
     request: HttpRequest, app_name: str, schedule_id: int, *, site: AdminSite
 ) -> HttpResponse:
     application, periodic = _pausing(request, app_name, schedule_id)
-    row = _row(application, periodic)
+    row = selectors.application_schedule(application=application, periodic=periodic)
     if request.method == "GET":
         return _confirm(request, site, application, row, action="pause")
     until, problem = _read_until(request)
@@ -220,7 +212,13 @@ def resume(
 ) -> HttpResponse:
     application, periodic = _pausing(request, app_name, schedule_id)
     if request.method == "GET":
-        return _confirm(request, site, application, _row(application, periodic), action="resume")
+        return _confirm(
+            request,
+            site,
+            application,
+            selectors.application_schedule(application=application, periodic=periodic),
+            action="resume",
+        )
     if schedule_resume(actor=request.user, application=application.name, periodic_task=periodic):
         messages.success(request, RESUMED.format(schedule=periodic.name))
     else:
