@@ -182,11 +182,7 @@ def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
     """
     if not actor.has_perm(START):
         raise StartRefusedError(MAY_NOT_START)
-    application = declaration.application
-    if not application.typed_config.scheduled_task_enabled(declaration.task_name):
-        raise ScheduleDisabledError(
-            RUN_NOW_DISABLED.format(task=declaration.task_name, application=application.name)
-        )
+    schedule_run_now_allowed(declaration=declaration)
     periodic = declaration.periodic_task
     values = json.loads(periodic.headers or "{}")
     return run_start(
@@ -199,3 +195,13 @@ def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
         language=values.get(headers.LANGUAGE),
         detail=RUN_NOW.format(schedule=periodic.name),
     )
+
+
+def schedule_run_now_allowed(*, declaration: Any) -> None:
+    """Raise ``ScheduleDisabledError`` when the application's config disables the scheduled
+    task (asked before the confirmation too, so nobody confirms what will be refused)."""
+    application = declaration.application
+    if not application.typed_config.scheduled_task_enabled(declaration.task_name):
+        raise ScheduleDisabledError(
+            RUN_NOW_DISABLED.format(task=declaration.task_name, application=application.name)
+        )

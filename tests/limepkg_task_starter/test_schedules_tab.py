@@ -302,7 +302,12 @@ def test_run_now_on_a_schedule_disabled_in_the_config_is_refused_and_records_not
         make_user("imp", perms=("view", "start", "impersonate"), applications=(pages_application,))
     )
 
-    response = client.post(f"/admin/task-starter/schedules/{a_schedule.id}/run-now/")
+    url = f"/admin/task-starter/schedules/{a_schedule.id}/run-now/"
+    asked = client.get(url)  # not even offered for confirmation
+    assert asked.status_code == 409
+    assert "Run now does not start it" in asked.content.decode()
+
+    response = client.post(url)
 
     assert response.status_code == 409
     assert "disabled in application demo" in response.content.decode()
