@@ -68,7 +68,8 @@ class BearerToken(HttpBearer):
 api = NinjaAPI(
     title="Task starter API",
     version="1",
-    description="Start an application's tasks and read their status.",
+    description="Start an application's tasks, read their status, and list, pause and resume "
+    "its schedules.",
     auth=[BearerToken(), StaffSession(csrf=True)],
     urls_namespace="task_starter_api",
 )
@@ -228,3 +229,5 @@ def run_log(request: ApiRequest, app_name: str, run_id: str) -> Any:
 
 api.add_router("/queues", "limepkg_task_starter.api_queues.router")
 api.add_router("", "limepkg_task_starter.api_runs.router")  # list, cancel, retry runs
+# By import path, not an import: the interface modules stay independent of each other.
+api.add_router("", "limepkg_task_starter.api_schedules.router")

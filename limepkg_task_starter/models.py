@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import logging
 from functools import cached_property
 from typing import Any
@@ -638,3 +639,47 @@ class TaskStatsHour(models.Model):
 DURATION_COLUMNS = tuple(f"d{index}" for index in range(DURATION_BUCKETS))
 for _column in DURATION_COLUMNS:
     TaskStatsHour.add_to_class(_column, models.PositiveIntegerField(default=0))
+
+
+class SchedulePause(models.Model):
+    """A schedule held back by a person: the scheduler skips its ticks while the pause lasts.
+
+    One row per paused periodic task, declared in code or added in the admin. Resuming deletes
+    it; a pause with ``until`` ends by itself then (the row stays until the next pause or
+    resume, and reads as over). Kept apart from ``enabled``, which stays the administrator's.
+    """
+
+    periodic_task = models.OneToOneField(
+        PeriodicTask,
+        on_delete=models.CASCADE,
+        related_name="pause",
+        verbose_name="periodic task",
+    )
+    paused_at = models.DateTimeField("paused at")
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="paused by",
+    )
+    paused_by_username = models.CharField(
+        "paused by (username)", max_length=150, help_text="Kept when the user is deleted."
+    )
+    until = models.DateTimeField(
+        "until",
+        null=True,
+        blank=True,
+        help_text="When the pause ends by itself; empty: until someone resumes it.",
+    )
+
+    class Meta:
+        verbose_name = "schedule pause"
+        permissions = [("pause_schedule", "Can pause and resume schedules")]
+
+    def __str__(self) -> str:
+        return f"{self.periodic_task_id} paused by {self.paused_by_username}"
+
+    def in_force(self, now: datetime.datetime) -> bool:
+        return self.until is None or now < self.until

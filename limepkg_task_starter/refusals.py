@@ -18,7 +18,8 @@ from limepkg_task_starter.services.queues import (
     UnknownQueueError,
 )
 from limepkg_task_starter.services.retrying import NotRetryableError
-from limepkg_task_starter.services.starting import StartRefusedError
+from limepkg_task_starter.services.schedules import MayNotPauseError, PauseRefusedError
+from limepkg_task_starter.services.starting import ScheduleDisabledError, StartRefusedError
 
 REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     ArgumentsError: 400,  # the arguments do not fit the task
@@ -34,6 +35,9 @@ REFUSAL_STATUS: Final[dict[type[Exception], int]] = {
     NotRetryableError: 409,  # retrying a run that did not fail, or was retried already
     BulkActionBusyError: 409,  # another bulk action of the application is running
     NothingToDoError: 400,  # a bulk action whose filter matches no run it could act on
+    ScheduleDisabledError: 409,  # Run now on a schedule the application's config disables
+    MayNotPauseError: 403,  # may not pause or resume schedules
+    PauseRefusedError: 400,  # a pause that would end before it starts
 }
 REFUSALS: Final = tuple(REFUSAL_STATUS)
 

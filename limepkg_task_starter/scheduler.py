@@ -13,6 +13,9 @@ What it changes, and why:
 * One dispatcher. A lease in the database (``SchedulerLock``) says which process dispatches;
   another scheduler started by mistake waits, and takes over when the lease runs out.
 * Schedules declared in code are synced into the tables when the scheduler starts.
+* A paused schedule (``SchedulePause``) keeps its place in the heap, but its ticks are skipped
+  while the pause lasts: nothing is sent, and its next tick is counted from the skipped one,
+  so neither resuming nor a pause that ends by itself runs the ticks it held back.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 from lime_task.config import tasks_config
 from lime_task.registry import load_scheduled_tasks
-from limepkg_task_starter.models import SchedulerLock
+from limepkg_task_starter.models import SchedulePause, SchedulerLock
 from limepkg_task_starter.schedule_sync import schedule_sync
 
 logger = logging.getLogger(__name__)
@@ -144,6 +147,8 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         self._crontabs: dict[int, tuple[Any, ...]] = {}
         self._loaded_at = 0.0
         self._row_count = 0
+        # Paused periodic tasks by id: when the pause ends (None: when resumed).
+        self._pauses: dict[int, datetime.datetime | None] = {}
         super().__init__(*args, **kwargs)
 
     # --- Startup ------------------------------------------------------------------------------
@@ -173,6 +178,7 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         self._changed_since = timezone.now()
         self._known_change = PeriodicTasks.last_change()
         self._crontabs = _crontab_definitions()
+        self._pauses = schedule_pauses()
         CachedEntry._schedules.clear()
         entries = {}
         for model in self.enabled_models_qs():
@@ -235,6 +241,8 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
                 else None
             )
             self._row_count = rows
+            if changed:  # a pause or a resume moves its periodic task's date_changed
+                self._pauses = schedule_pauses()
         except DatabaseError:
             logger.exception("Reading schedule changes failed; retrying")
             return
@@ -335,6 +343,20 @@ class TaskStarterScheduler(DatabaseScheduler):  # type: ignore[misc]
         self._loaded()[following.name] = following
         return following
 
+    def apply_entry(self, entry: Any, producer: Any = None) -> None:
+        if self._paused(entry):
+            logger.info("Schedule %s is paused: this tick is skipped, not sent", entry.name)
+            entry.model.total_run_count -= 1  # reserve() counted it as a run
+            return
+        super().apply_entry(entry, producer=producer)
+
+    def _paused(self, entry: Any) -> bool:
+        model = getattr(entry, "model", None)
+        if model is None or model.pk not in self._pauses:
+            return False
+        until = self._pauses[model.pk]
+        return until is None or timezone.now() < until
+
     # --- Bookkeeping, batched -----------------------------------------------------------------
 
     def sync(self) -> None:
@@ -378,6 +400,11 @@ def record_dispatches(rows: list[tuple[datetime.datetime, int, int]]) -> None:
         cursor.executemany(
             f"UPDATE {table} SET last_run_at = %s, total_run_count = %s WHERE id = %s", rows
         )
+
+
+def schedule_pauses() -> dict[int, datetime.datetime | None]:
+    """Every paused periodic task's id, with when its pause ends by itself (None: never)."""
+    return dict(SchedulePause.objects.values_list("periodic_task_id", "until"))
 
 
 def _crontab_definitions() -> dict[int, tuple[Any, ...]]:

@@ -25,11 +25,13 @@ from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
+from lime_task import headers
 from lime_task.config import ApplicationConfig
 from lime_task.exceptions import UnknownTaskError
 from lime_task.registry import get_task
-from lime_task.status import State, TaskStatus
+from lime_task.status import Origin, State, TaskStatus
 from limepkg_task_starter.models import (
     DURATION_COLUMNS,
     RUN_FINISHED_CHANNEL,
@@ -47,7 +49,13 @@ from limepkg_task_starter.models import (
     WorkerHeartbeat,
 )
 from limepkg_task_starter.run_search import parse_search, runs_searched
-from limepkg_task_starter.schedule_summary import ScheduleSummary, summarise
+from limepkg_task_starter.schedule_summary import (
+    ScheduleRow,
+    ScheduleSummary,
+    periodic_headers,
+    schedule_row,
+    summarise,
+)
 from limepkg_task_starter.stats import Outcomes, floor_hour, hours_between
 
 # Every send reads its application's config: it is kept here, per process, for a while. A
@@ -848,3 +856,71 @@ def queue_pauses() -> dict[str, QueuePause]:
 def paused_queue_names() -> set[str]:
     """What a task handler asks every second or so: one small read."""
     return set(QueuePause.objects.filter(resumed_at__isnull=True).values_list("queue", flat=True))
+
+
+# --- The Schedules tab ------------------------------------------------------------------------
+
+
+def _periodic_tasks() -> QuerySet[PeriodicTask]:
+    rows: QuerySet[PeriodicTask] = PeriodicTask.objects.select_related(
+        "crontab", "interval", "solar", "clocked", "declaration", "pause"
+    ).order_by("name")
+    return rows
+
+
+def application_periodic_tasks(*, application: Application) -> list[PeriodicTask]:
+    """Every schedule of the application: declared in code for it, or added in the admin with
+    its name in the headers (the worker reads the application from them)."""
+    declared = list(_periodic_tasks().filter(declaration__application=application))
+    # The headers are text: narrow by the name in quotes, then read them to be sure.
+    added = [
+        periodic
+        for periodic in _periodic_tasks().filter(
+            declaration__isnull=True, headers__contains=f'"{application.name}"'
+        )
+        if periodic_headers(periodic).get(headers.APPLICATION) == application.name
+    ]
+    return sorted([*declared, *added], key=lambda periodic: periodic.name)
+
+
+def application_periodic_task(*, application: Application, schedule_id: int) -> PeriodicTask | None:
+    """One schedule of the application; None for another application's or a missing one."""
+    return next(
+        (p for p in application_periodic_tasks(application=application) if p.pk == schedule_id),
+        None,
+    )
+
+
+def last_scheduled_runs(*, application: Application, task_names: set[str]) -> dict[str, TaskRun]:
+    """Each task's latest scheduled run (Run now included), one indexed read per task."""
+    found = {}
+    for task_name in sorted(task_names):
+        run = (
+            TaskRun.objects.filter(
+                application=application, task_name=task_name, origin=Origin.SCHEDULE
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if run is not None:
+            found[task_name] = run
+    return found
+
+
+def application_schedule(*, application: Application, periodic: PeriodicTask) -> ScheduleRow:
+    """One schedule's row, as the tab shows it (after a pause or resume, in the API)."""
+    last = last_scheduled_runs(application=application, task_names={periodic.task})
+    return schedule_row(
+        periodic, application=application, last_run=last.get(periodic.task), now=timezone.now()
+    )
+
+
+def application_schedules(*, application: Application) -> list[ScheduleRow]:
+    """The Schedules tab's rows: each schedule with its next runs and its last run."""
+    periodics = application_periodic_tasks(application=application)
+    last_runs = last_scheduled_runs(application=application, task_names={p.task for p in periodics})
+    now = timezone.now()
+    return [
+        schedule_row(p, application=application, last_run=last_runs.get(p.task), now=now)
+        for p in periodics
+    ]

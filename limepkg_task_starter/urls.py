@@ -9,7 +9,7 @@ from django.urls import URLPattern, path
 
 from limepkg_task_starter import views
 from limepkg_task_starter.models import BulkActionKind
-from limepkg_task_starter.pages import bulk, queues, runs_export
+from limepkg_task_starter.pages import bulk, queues, runs_export, schedules
 
 
 def task_starter_urls(site: AdminSite) -> list[URLPattern]:
@@ -43,6 +43,17 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
             name="bulk_action",
         ),
         path("<slug:app_name>/runs/export.csv", page(runs_export.runs_export), name="runs_export"),
+        path("<slug:app_name>/schedules/", page(schedules.schedules), name="schedules"),
+        path(
+            "<slug:app_name>/schedules/<int:schedule_id>/pause/",
+            page(schedules.pause),
+            name="schedule_pause",
+        ),
+        path(
+            "<slug:app_name>/schedules/<int:schedule_id>/resume/",
+            page(schedules.resume),
+            name="schedule_resume",
+        ),
         path("runs/<str:run_id>/", page(views.run_info), name="run_info"),
         path("runs/<str:run_id>/row/", page(views.run_row), name="run_row"),
         path("runs/<str:run_id>/rerun/", page(views.run_rerun), name="run_rerun"),

@@ -469,6 +469,10 @@ def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSi
     if request.method == "GET":
         if not request.user.has_perm(START):
             raise PermissionDenied
+        try:
+            starting.schedule_run_now_allowed(declaration=declaration)
+        except REFUSALS as error:
+            return _refused(request, site, declaration.application, declaration.task_name, error)
         periodic = declaration.periodic_task
         return _confirm(
             request,

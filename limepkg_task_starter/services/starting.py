@@ -42,10 +42,19 @@ RUN_AS_USER_MISSING = "The user {user} does not exist."
 RUN_AS_USER_INACTIVE = "The user {user} is inactive."
 RUN_AS_USER_SUPERUSER = "The user {user} is a superuser; only a superuser may start tasks as it."
 RUN_NOW = "Run now: {schedule}"
+RUN_NOW_DISABLED = (
+    "{task} is disabled in application {application}'s configuration (scheduled_tasks): its "
+    "schedule runs a stand-in that only records a Skipped run, so Run now does not start it. "
+    "Enable it in the configuration first."
+)
 
 
 class StartRefusedError(PermissionError):
     """The person may not start this task this way; the message says why."""
+
+
+class ScheduleDisabledError(RuntimeError):
+    """Run now on a schedule whose task the application's configuration disables."""
 
 
 class RunAs(StrEnum):
@@ -164,7 +173,17 @@ def run_rerun(*, actor: Any, run: TaskRun, detail: str = "") -> TaskRun:
 
 
 def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
-    """Start a scheduled task now, with its schedule's arguments, as its session user."""
+    """Start a scheduled task now, with its schedule's arguments, as its session user.
+
+    A task the application's configuration disables (``scheduled_tasks: {task: {enabled:
+    false}}``) is refused, after the start permission: the scheduled path would only record a
+    Skipped run, and a person who asked for the task to run now should hear at once that it
+    will not, and why, rather than find a Skipped run later (or a real run the configuration
+    forbids).
+    """
+    if not actor.has_perm(START):
+        raise StartRefusedError(MAY_NOT_START)
+    schedule_run_now_allowed(declaration=declaration)
     periodic = declaration.periodic_task
     values = json.loads(periodic.headers or "{}")
     return run_start(
@@ -177,3 +196,13 @@ def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
         language=values.get(headers.LANGUAGE),
         detail=RUN_NOW.format(schedule=periodic.name),
     )
+
+
+def schedule_run_now_allowed(*, declaration: Any) -> None:
+    """Raise ``ScheduleDisabledError`` when the application's config disables the scheduled
+    task (asked before the confirmation too, so nobody confirms what will be refused)."""
+    application = declaration.application
+    if not application.typed_config.scheduled_task_enabled(declaration.task_name):
+        raise ScheduleDisabledError(
+            RUN_NOW_DISABLED.format(task=declaration.task_name, application=application.name)
+        )

@@ -191,3 +191,10 @@ function showTimes(root) {
 }
 
 document.addEventListener("DOMContentLoaded", () => showTimes(document));
+
+// Pages that name the viewer's zone (the Schedules tab), and forms that send it with a local
+// time the person typed (a pause's end).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".ts-zone").forEach((element) => { element.textContent = zone; });
+  document.querySelectorAll("input.ts-zone-input").forEach((input) => { input.value = zone; });
+});

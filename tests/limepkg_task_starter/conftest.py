@@ -22,6 +22,7 @@ PERMISSIONS = {
     "traceback": "view_traceback",
     "cancel": "cancel_run",
     "pause_queue": "pause_queue",
+    "pause": "pause_schedule",
 }
 
 

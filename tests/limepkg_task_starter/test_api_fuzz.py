@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 
-from limepkg_task_starter.models import Application, TaskRun
+from limepkg_task_starter.models import Application, ScheduleDeclaration, TaskRun
 from limepkg_task_starter.services.tokens import api_token_create
 from tests.limepkg_task_starter.conftest import DUMMY, make_user
 
@@ -46,7 +46,7 @@ def no_throttling(settings: Any) -> None:
 def bearer(pages_application: Application) -> dict[str, str]:
     user = make_user(
         "fuzzer",
-        perms=("view", "start", "cancel", "traceback", "pause_queue"),
+        perms=("view", "start", "cancel", "traceback", "pause_queue", "pause"),
         applications=(pages_application,),
     )
     _, key = api_token_create(user=user, name="fuzzing")
@@ -59,8 +59,13 @@ def operations(schema: Any) -> list[Any]:
 
 # Each operation is driven through Hypothesis directly, three ways: requests that fit the schema,
 # requests that break it, and fitting requests aimed at a real application and task.
-def strategies(operation: Any) -> list[Any]:
-    known = {"app_name": "demo", "task_name": DUMMY, "queue": "lime_task_queue_background"}
+def strategies(operation: Any, schedule_id: int) -> list[Any]:
+    known = {
+        "app_name": "demo",
+        "task_name": DUMMY,
+        "queue": "lime_task_queue_background",
+        "schedule_id": schedule_id,
+    }
     aimed = {name: value for name, value in known.items() if f"{{{name}}}" in operation.path}
     return [
         operation.as_strategy(GenerationMode.POSITIVE),
@@ -74,9 +79,12 @@ OPERATIONS = [
     "GET /api/v1/applications/{app_name}/runs",
     "GET /api/v1/applications/{app_name}/runs/{run_id}",
     "GET /api/v1/applications/{app_name}/runs/{run_id}/log",
+    "GET /api/v1/applications/{app_name}/schedules",
     "GET /api/v1/queues",
     "POST /api/v1/applications/{app_name}/retries",
     "POST /api/v1/applications/{app_name}/runs/{run_id}/cancel",
+    "POST /api/v1/applications/{app_name}/schedules/{schedule_id}/pause",
+    "POST /api/v1/applications/{app_name}/schedules/{schedule_id}/resume",
     "POST /api/v1/applications/{app_name}/tasks/{task_name}/runs",
     "POST /api/v1/queues/{queue}/pause",
     "POST /api/v1/queues/{queue}/resume",
@@ -97,13 +105,17 @@ def test_every_operation_is_fuzzed(api_schema: Any) -> None:
 # One test per operation: each within the suite's time limit for one test.
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_the_api_holds_under_generated_requests(
-    api_schema: Any, bearer: dict[str, str], a_run: TaskRun, label: str
+    api_schema: Any,
+    bearer: dict[str, str],
+    a_run: TaskRun,
+    a_schedule: ScheduleDeclaration,
+    label: str,
 ) -> None:
     """``a_run`` is a failed run: a retry by filter finds it (202, then 409 while that bulk
     action runs: nothing processes it here)."""
     [operation] = [found for found in operations(api_schema) if found.label == label]
     statuses: set[int] = set()
-    for strategy in strategies(operation):
+    for strategy in strategies(operation, a_schedule.periodic_task_id):
 
         @given(case=strategy)
         @settings(

@@ -29,9 +29,10 @@ ROLES: dict[str, dict[str, Any]] = {
     "starter": {"perms": ("view", "start")},
     "impersonator": {"perms": ("view", "start", "impersonate")},
     "canceller": {"perms": ("view", "cancel")},
+    "pauser": {"perms": ("view", "pause")},
     "queue_operator": {"perms": ("view", "pause_queue")},
     "other_application": {
-        "perms": ("view", "start", "impersonate", "cancel"),
+        "perms": ("view", "start", "impersonate", "cancel", "pause"),
         "other": True,
     },
 }
@@ -78,6 +79,7 @@ def call(client: Client, action: str, run: TaskRun, schedule: ScheduleDeclaratio
         ),
         **queue_calls(client),
         **_bulk_and_api_runs(client, run),
+        **schedule_calls(client, schedule),
     }[action]()
 
 
@@ -180,6 +182,51 @@ BULK_AND_API_RUNS = {
 }
 
 
+def schedule_calls(client: Client, schedule: ScheduleDeclaration) -> dict[str, Any]:
+    """The Schedules tab and the schedules API (schedules are addressed by periodic task)."""
+    tab = "/admin/task-starter/demo/schedules/"
+    api = "/api/v1/applications/demo/schedules"
+    one = schedule.periodic_task_id
+    return {
+        "schedules": lambda: client.get(tab),
+        "schedule_pause_confirm": lambda: client.get(f"{tab}{one}/pause/"),
+        "schedule_pause": lambda: client.post(f"{tab}{one}/pause/"),
+        "schedule_resume_confirm": lambda: client.get(f"{tab}{one}/resume/"),
+        "schedule_resume": lambda: client.post(f"{tab}{one}/resume/"),
+        "api_schedules": lambda: client.get(api),
+        "api_schedule_pause": lambda: client.post(
+            f"{api}/{one}/pause", {}, content_type="application/json"
+        ),
+        "api_schedule_resume": lambda: client.post(f"{api}/{one}/resume"),
+    }
+
+
+SCHEDULE_PAGES = [
+    "schedules",
+    "schedule_pause_confirm",
+    "schedule_pause",
+    "schedule_resume_confirm",
+    "schedule_resume",
+]
+SCHEDULE_API = ["api_schedules", "api_schedule_pause", "api_schedule_resume"]
+# Who may see runs sees the tab and the list; pausing and resuming need their own permission.
+VIEWER_OF_SCHEDULES = {
+    "schedules": 200,
+    "api_schedules": 200,
+    **dict.fromkeys(
+        [
+            "schedule_pause_confirm",
+            "schedule_pause",
+            "schedule_resume_confirm",
+            "schedule_resume",
+            "api_schedule_pause",
+            "api_schedule_resume",
+        ],
+        FORBIDDEN,
+    ),
+}
+
+
 NEW_PAGES = ["runs", "runs_live", "retry", "rerun_confirm", "run_now_confirm", "cancel_confirm"]
 # Task handlers serve every application: the page is the same for every member who may see runs
 # (runs in progress are counted for the viewer's applications only).
@@ -206,12 +253,14 @@ EXPECTED = {
             *SHARED_PAGES,
             *APPLICATION_WORKERS,
             "cancel",
+            *SCHEDULE_PAGES,
             *QUEUE_PAGES,
         ],
         LOGIN,
     )
     | dict.fromkeys(
-        ["api_start", "api_start_impersonated", "api_status", "api_log", *QUEUE_API], UNAUTHORISED
+        ["api_start", "api_start_impersonated", "api_status", "api_log", *QUEUE_API, *SCHEDULE_API],
+        UNAUTHORISED,
     ),
     "staff_without_permissions": dict.fromkeys(
         [
@@ -233,6 +282,8 @@ EXPECTED = {
             *SHARED_PAGES,
             *APPLICATION_WORKERS,
             "cancel",
+            *SCHEDULE_PAGES,
+            *SCHEDULE_API,
             *QUEUE_PAGES,
             *QUEUE_API,
         ],
@@ -369,6 +420,21 @@ EXPECTED = {
         "api_queue_resume": 409,  # not paused
     },
 }
+EXPECTED["pauser"] = {
+    "schedules": 200,
+    "schedule_pause_confirm": 200,
+    "schedule_pause": 302,
+    "schedule_resume_confirm": 200,
+    "schedule_resume": 302,  # back to the tab, saying it was not paused
+    "api_schedules": 200,
+    "api_schedule_pause": 200,
+    "api_schedule_resume": 200,
+    "run_now": FORBIDDEN,  # pausing is not starting
+    "start": FORBIDDEN,
+}
+for _role in ("starter", "impersonator", "canceller", "queue_operator"):
+    EXPECTED[_role] |= VIEWER_OF_SCHEDULES
+EXPECTED["other_application"] |= dict.fromkeys([*SCHEDULE_PAGES, *SCHEDULE_API], MISSING)
 EXPECTED["anonymous"] |= dict.fromkeys(BULK_PAGES, LOGIN) | dict.fromkeys(API_RUNS, UNAUTHORISED)
 EXPECTED["staff_without_permissions"] |= dict.fromkeys([*BULK_PAGES, *API_RUNS], FORBIDDEN)
 EXPECTED["starter"] |= BULK_AND_API_RUNS["starter"]
@@ -428,6 +494,9 @@ def test_permission_matrix(
         "api_cancel",
         "api_retry",
         "api_retry_filter",
+        "schedule_pause",
+        "schedule_resume",
+        "api_schedule_pause",
     ],
 )
 def test_csrf_is_enforced_on_every_post(
@@ -437,7 +506,7 @@ def test_csrf_is_enforced_on_every_post(
     client.force_login(
         make_user(
             "careful",
-            perms=("view", "start", "impersonate", "cancel", "pause_queue"),
+            perms=("view", "start", "impersonate", "cancel", "pause_queue", "pause"),
             applications=(pages_application,),
         )
     )

@@ -147,3 +147,32 @@ def test_a_schedule_edited_right_after_it_fired_keeps_that_run(
     assert not rebuilt.is_due().is_due  # no second dispatch
     stored = PeriodicTask.objects.get(name="job-1")
     assert (stored.last_run_at, stored.total_run_count) == (fired.last_run_at, count_before + 1)
+
+
+def test_a_paused_schedule_sends_nothing_until_its_pause_ends(
+    loaded: TaskStarterScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from limepkg_task_starter.services.schedules import schedule_pause
+    from tests.limepkg_task_starter.conftest import make_user
+
+    pauser = make_user("pat", perms=("pause",))
+    until = timezone.now() + datetime.timedelta(hours=1)
+    paused = PeriodicTask.objects.get(name="job-0")
+    schedule_pause(actor=pauser, application="demo", periodic_task=paused, until=until)
+
+    with mock.patch.object(loaded, "apply_async") as sent:
+        entry = loaded.schedule["job-0"]  # the change check reads the pause
+        count = entry.model.total_run_count
+        following = loaded.reserve(entry)
+        loaded.apply_entry(entry)
+        assert not sent.called
+        assert following.model.total_run_count == count  # a skipped tick is not a run
+
+        loaded.apply_entry(loaded.schedule["job-1"])
+        assert sent.call_count == 1
+
+        later = until + datetime.timedelta(seconds=1)
+        monkeypatch.setattr(scheduler_module.timezone, "now", lambda: later)
+        loaded.apply_entry(loaded.schedule["job-0"])  # the pause ended by itself
+        assert sent.call_count == 2
+    loaded._dirty.clear()  # nothing for a sync after the test's database is gone
