@@ -4,6 +4,7 @@ with the differences written down (as tests/upstream_beat does for the scheduler
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -179,6 +180,14 @@ def test_a_framework_task_is_started_from_its_task_page(
         run.refresh_from_db()
     assert (run.status, run.result) == ("SUCCESS", 9)
     assert framework_tasks.add.get_result(run.id).return_value == 9
+    # Its task page's history and the runs page show it with its outcome and result.
+    for shown in (
+        client.get(f"/admin/task-starter/demo/tasks/{name}/").content.decode(),
+        client.get("/admin/task-starter/demo/runs/").content.decode(),
+    ):
+        row = shown[shown.index(f'id="run-{run.id}"') :].split("</tr>", 1)[0]
+        assert "Success" in row, row
+        assert re.search(r'class="ts-result"><div class="ts-clamp">9\s*<', row), row
 
 
 def test_a_run_of_another_backend_that_cannot_be_recorded_still_runs(
