@@ -98,7 +98,16 @@ def test_retry_all_failed_runs_matching_a_filter_of_more_than_one_page(
         "Retry failed runs matching Status: Failure · Task: broken_import: done, "
         f"{MORE_THAN_A_PAGE} of {MORE_THAN_A_PAGE} retried."
     )
-    expect(page.locator("#retry-all")).to_have_count(0)
+    # None of the runs retried is offered again. (Their retries may themselves have failed by
+    # now, when a task handler runs them: broken_import always fails. Those are new runs, and
+    # "Retry all" may rightly offer them.)
+    retry_all = page.locator("#retry-all")
+    if retry_all.count():
+        offered = int(retry_all.inner_text().split()[2].rstrip("+"))
+        assert offered <= TaskRun.objects.filter(rerun_of__isnull=False, status="FAILURE").count()
+    assert not TaskRun.objects.filter(
+        id__in=[run.id for run in failed_imports], reruns__isnull=True
+    ).exists()
     assert read_csp_violations(page) == []
 
 
