@@ -1,4 +1,4 @@
-"""Logging helpers: ``log_message_max_size`` truncation."""
+"""Logging helpers: ``log_message_max_size`` truncation; a lost pool process in one line."""
 
 from __future__ import annotations
 
@@ -21,4 +21,18 @@ class TruncateMessages(logging.Filter):
             if len(encoded) > self.max_size:
                 record.msg = encoded[: self.max_size].decode(errors="ignore") + TRUNCATED
                 record.args = None
+        return True
+
+
+class WorkerLostInOneLine(logging.Filter):
+    """Celery logs a pool process that ended under a running task (a signal sent to the whole
+    process group at a stop, the kernel's out-of-memory killer) with billiard's own traceback,
+    which says nothing about the task. Keep the line, which names the signal; drop the traceback.
+    The run itself records why it ended."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if type(error).__name__ == "WorkerLostError":
+            record.exc_info = None
+            record.exc_text = None
         return True

@@ -341,7 +341,8 @@ LOGGING = {
         "truncate": {
             "()": "lime_task.logs.TruncateMessages",
             "max_size": LIME_TASKS.log_message_max_size,
-        }
+        },
+        "worker_lost": {"()": "lime_task.logs.WorkerLostInOneLine"},
     },
     "handlers": {
         "console": {
@@ -357,5 +358,7 @@ LOGGING = {
         "lime_task.dispatch": {"level": os.environ.get("LOG_ROUTING_LEVEL", "WARNING")},
         # django-axes says INFO at every start and failed sign-in; its lockouts are WARNING.
         "axes": {"level": os.environ.get("LOG_THROTTLING_LEVEL", "WARNING")},
+        # "Task handler raised error: WorkerLostError(...)" without billiard's traceback.
+        "celery.worker.request": {"filters": ["worker_lost"]},
     },
 }
