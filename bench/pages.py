@@ -63,7 +63,9 @@ def fill(runs: int, *, reuse: bool = False) -> None:
     if reuse and TaskRun.objects.filter(application_id="pages").count() == runs:
         return
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE limepkg_task_starter_taskrun, limepkg_task_starter_auditentry")
+        cursor.execute(
+            "TRUNCATE limepkg_task_starter_taskrun, limepkg_task_starter_auditentry CASCADE"
+        )
     insert_runs(
         {
             "id": "'page-' || i",

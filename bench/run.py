@@ -138,7 +138,9 @@ def purge() -> None:
 
 def reset_database() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE limepkg_task_starter_taskrun, django_celery_results_taskresult")
+        cursor.execute(
+            "TRUNCATE limepkg_task_starter_taskrun, django_celery_results_taskresult CASCADE"
+        )
     Application.objects.get_or_create(name="bench", config={})
 
 
