@@ -31,8 +31,10 @@ class WorkerLostInOneLine(logging.Filter):
     The run itself records why it ended."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if type(error).__name__ == "WorkerLostError":
+        # Celery passes billiard's ExceptionInfo.exc_info: the type is the real one, the value a
+        # wrapper (ExceptionWithTraceback) that holds billiard's traceback as its text.
+        kind = record.exc_info[0] if record.exc_info else None
+        if kind is not None and kind.__name__ == "WorkerLostError":
             record.exc_info = None
             record.exc_text = None
         return True

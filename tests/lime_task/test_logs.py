@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import sys
 
+from billiard.einfo import ExceptionInfo
 from billiard.exceptions import WorkerLostError
 
 from lime_task.logs import WorkerLostInOneLine
 
 
 def record_of(error: BaseException) -> logging.LogRecord:
+    """The record Celery's request logs when a task fails: ``exc_info`` is billiard's
+    ``ExceptionInfo.exc_info``, whose value wraps the error with billiard's traceback text."""
     try:
         raise error
     except BaseException:
-        exc_info = sys.exc_info()
+        exc_info = ExceptionInfo(sys.exc_info()).exc_info
     return logging.LogRecord(
         "celery.worker.request",
         logging.ERROR,
