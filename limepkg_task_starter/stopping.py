@@ -29,6 +29,7 @@ from django.utils import timezone
 from lime_task.config import tasks_config
 from lime_task.status import State
 from limepkg_task_starter import selectors
+from limepkg_task_starter.forking import database_work
 from limepkg_task_starter.services import worker
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ class CancelWatcher(threading.Thread):
             if not running:
                 continue  # no query while idle
             try:
-                close_old_connections()
-                cancelled = selectors.runs_cancelled(run_ids=list(running))
+                with database_work():
+                    close_old_connections()
+                    cancelled = selectors.runs_cancelled(run_ids=list(running))
             except DatabaseError as error:
                 logger.warning("Could not read which runs were cancelled: %s", error)
                 connections.close_all()
@@ -148,14 +150,15 @@ class ShutdownDeadline(threading.Thread):
         reason = template.format(worker=self.hostname, signal=self.sig, waited=waited)
         logger.warning("Run %s: %s", request.id, reason)
         try:
-            close_old_connections()
-            worker.run_mark_finished(
-                task_id=request.id,
-                status=State.FAILURE,
-                at=timezone.now(),
-                reason=reason,
-                worker=self.hostname,
-            )
+            with database_work():
+                close_old_connections()
+                worker.run_mark_finished(
+                    task_id=request.id,
+                    status=State.FAILURE,
+                    at=timezone.now(),
+                    reason=reason,
+                    worker=self.hostname,
+                )
         except DatabaseError:
             logger.exception("Run %s: could not record that it was stopped", request.id)
         _terminate(request)

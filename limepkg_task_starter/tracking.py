@@ -38,6 +38,7 @@ from lime_task.exceptions import ResultNotStorableError, TaskFailure
 from lime_task.status import State
 from lime_task.storable import MAX_RESULT_BYTES, NotStorableError, storable_json, storable_text
 from limepkg_task_starter import queue_consuming, selectors, stopping
+from limepkg_task_starter.forking import database_work
 from limepkg_task_starter.services import maintenance, stats, worker
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def _start_replayer() -> None:
 def _replay_until_done() -> None:
     while True:
         time.sleep(REPLAY_EVERY_SECONDS)
-        with _backlog_lock:
+        with _backlog_lock, database_work():
             if not _backlog:
                 return
             if _replay():
@@ -421,15 +422,18 @@ class Maintenance(threading.Thread):
         next_rollup = next_heartbeat = 0.0
         while not self.stopping.is_set():
             try:
-                close_old_connections()
-                if self.gate is not None:
-                    self.gate.sync(selectors.paused_queue_names())
+                with database_work():
+                    close_old_connections()
+                    paused = selectors.paused_queue_names() if self.gate is not None else None
+                if self.gate is not None and paused is not None:
+                    self.gate.sync(paused)
                 if time.monotonic() >= next_heartbeat:
                     self._heartbeat(config)
                     next_heartbeat = time.monotonic() + config.heartbeat_interval
                 if time.monotonic() >= next_rollup:
-                    stats.stats_rollup()
-                    stats.stats_purge(older_than=timezone.now() - timedelta(days=8))
+                    with database_work():
+                        stats.stats_rollup()
+                        stats.stats_purge(older_than=timezone.now() - timedelta(days=8))
                     next_rollup = time.monotonic() + STATS_ROLLUP_EVERY_SECONDS
             except DatabaseError:
                 logger.exception("Task handler maintenance failed; retrying")
@@ -439,13 +443,16 @@ class Maintenance(threading.Thread):
 
     def _heartbeat(self, config: Any) -> None:
         concurrency, queues = handler_pool_and_queues(self.consumer)
-        maintenance.worker_heartbeat(hostname=self.hostname, concurrency=concurrency, queues=queues)
-        maintenance.run_reconcile(
-            worker_lost_after=config.worker_lost_after, pending_timeout=config.pending_timeout
-        )
-        maintenance.runs_purge_expired(
-            older_than=timezone.now() - timedelta(seconds=config.result_expires)
-        )
+        with database_work():
+            maintenance.worker_heartbeat(
+                hostname=self.hostname, concurrency=concurrency, queues=queues
+            )
+            maintenance.run_reconcile(
+                worker_lost_after=config.worker_lost_after, pending_timeout=config.pending_timeout
+            )
+            maintenance.runs_purge_expired(
+                older_than=timezone.now() - timedelta(seconds=config.result_expires)
+            )
 
 
 def handler_pool_and_queues(consumer: Any) -> tuple[int | None, list[str] | None]:
