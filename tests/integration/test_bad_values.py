@@ -194,36 +194,58 @@ def test_a_result_the_database_cannot_keep_ends_the_run_and_holds_up_nothing(
     assert "contains U+0000" in runs[poisoned["nul"]].reason
     assert "NaN or an infinity" in runs[poisoned["infinity"]].reason
 
-    # The next runs of the same handler are not queued behind anything.
+    assert_the_next_runs_go_at_once(live_demo_app)
+
+
+def assert_the_next_runs_go_at_once(app: LimeApplication) -> None:
+    """The next runs of the same handler are not queued behind anything."""
     sent_at = time.monotonic()
-    following = [send_task(f"{TASKS}.my_task", live_demo_app, i, 1).id for i in range(3)]
+    following = [send_task(f"{TASKS}.my_task", app, i, 1).id for i in range(3)]
     runs = wait_finished(following, timeout=10)
     took = time.monotonic() - sent_at
     assert [runs[task_id].status for task_id in following] == ["SUCCESS"] * 3
-    assert took < 2, f"the three runs after the poisoned ones took {took:.1f} s"
+    print(f"three runs after the refused values: {took:.2f} s")
+    assert took < 2, f"the three runs after the refused values took {took:.1f} s"
 
 
-def test_a_task_failure_message_the_database_cannot_keep_is_kept_escaped(
+def test_a_task_failure_message_the_database_cannot_keep_ends_the_run_saying_why(
     worker: WorkerProcess, live_demo_app: LimeApplication
 ) -> None:
-    nul = send_task(f"{TASKS}.fails_with_bad_message", live_demo_app, "nul").id
-    surrogate = send_task(f"{TASKS}.fails_with_bad_message", live_demo_app, "surrogate").id
-    runs = wait_finished([nul, surrogate])
+    failed = {
+        kind: send_task(f"{TASKS}.fails_with_bad_message", live_demo_app, kind).id
+        for kind in BAD_VALUES
+    }
+    runs = wait_finished(list(failed.values()))
+    for kind, task_id in failed.items():
+        run = runs[task_id]
+        assert (run.status, run.result) == ("FAILURE", None), kind
+        assert run.reason.startswith("The failure message: "), (kind, run.reason)
+        assert "\x00" not in run.error_message, kind
+        assert len(run.error_message) <= tracking.MAX_ERROR_MESSAGE, kind
+    # What the message says is still shown, escaped where the database could not keep it.
+    assert runs[failed["nul"]].error_message == "a\\x00b"
+    assert "contains U+0000" in runs[failed["nul"]].reason
+    assert runs[failed["surrogate"]].error_message == "\\ud800"
+    assert "lone surrogate" in runs[failed["surrogate"]].reason
+    assert "NaN or an infinity" in runs[failed["infinity"]].reason
 
-    assert (runs[nul].status, runs[nul].result) == ("FAILURE", None)
-    assert runs[nul].error_message == "a\\x00b"
-    assert "contains U+0000" in runs[nul].reason
-    assert runs[surrogate].error_message == "\\ud800"
-    assert "lone surrogate" in runs[surrogate].reason
+    assert_the_next_runs_go_at_once(live_demo_app)
 
 
+# A progress message is text: the corpus's strings (NUL, a lone surrogate, over-size).
+TEXT_KINDS = sorted(kind for kind, value in BAD_VALUES.items() if isinstance(value, str))
+
+
+@pytest.mark.parametrize("kind", TEXT_KINDS)
 def test_progress_the_database_cannot_keep_is_clamped_and_escaped(
-    worker: WorkerProcess, live_demo_app: LimeApplication
+    worker: WorkerProcess, live_demo_app: LimeApplication, kind: str
 ) -> None:
-    task_id = send_task(f"{TASKS}.reports_bad_progress", live_demo_app, "nul").id
+    task_id = send_task(f"{TASKS}.reports_bad_progress", live_demo_app, kind).id
     run = wait_finished([task_id])[task_id]
 
     assert (run.status, run.result) == ("SUCCESS", "reported")
+    # The first report could not be kept as sent and held up nothing; the last one: an
+    # infinite count and a count beyond the column, with a NUL.
     assert (run.progress_done, run.progress_total) == (0, 2**31 - 1)
     assert run.progress_message == "\\x00 half"
 
