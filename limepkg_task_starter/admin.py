@@ -21,6 +21,7 @@ from django_celery_beat.admin import PeriodicTaskForm as StockPeriodicTaskForm
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
+from lime_task import headers
 from lime_task.config import InvalidApplicationConfigError, parse_application_config
 from limepkg_task_starter import selectors
 from limepkg_task_starter.models import (
@@ -35,6 +36,7 @@ from limepkg_task_starter.models import (
 )
 from limepkg_task_starter.permissions import VIEW_TRACEBACK
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages
+from limepkg_task_starter.schedule_summary import periodic_headers
 from limepkg_task_starter.services import starting
 from limepkg_task_starter.services.schedules import schedule_change_audit, schedules_set_enabled
 from limepkg_task_starter.services.tokens import api_token_create
@@ -42,7 +44,10 @@ from limepkg_task_starter.services.tokens import api_token_create
 CONFIG_NOT_A_MAPPING = "The configuration must be a JSON object."
 # Where save_model leaves a new token's key for response_add, on the unsaved-to-disk instance.
 NEW_KEY = "_plaintext_key"
-NOT_DECLARED = "{name} is not declared in code by an application: it is not run from here."
+NOT_DECLARED = (
+    "{name} names none of your applications (declared in code, or lime_application in its "
+    "headers): it is not run from here."
+)
 RAN_NOW = "Started {task} as {user}."
 REFUSED = "{name}: {why}"
 SCHEDULES_CHANGED = "{count} schedule(s) changed."
@@ -432,17 +437,19 @@ class PeriodicTaskAdmin(MembershipAdmin, StockPeriodicTaskAdmin):  # type: ignor
         )
         self.message_user(request, SCHEDULES_CHANGED.format(count=changed))
 
-    @admin.action(description="Run selected tasks now (as Run now on the task page)")
+    @admin.action(description="Run selected tasks now (as Run now on the Schedules tab)")
     def run_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
         for periodic in queryset.select_related("declaration__application"):
-            declaration = getattr(periodic, "declaration", None)
-            if declaration is None:
+            application = self._application_of(request, periodic)
+            if application is None:
                 self.message_user(
                     request, NOT_DECLARED.format(name=periodic.name), level=messages.ERROR
                 )
                 continue
             try:
-                run = starting.schedule_run_now(actor=request.user, declaration=declaration)
+                run = starting.schedule_run_now(
+                    actor=request.user, application=application, periodic=periodic
+                )
             except REFUSALS as error:
                 why = " ".join(refusal_messages(error))
                 self.message_user(
@@ -450,6 +457,19 @@ class PeriodicTaskAdmin(MembershipAdmin, StockPeriodicTaskAdmin):  # type: ignor
                 )
                 continue
             self.message_user(request, RAN_NOW.format(task=run.task_name, user=run.run_as))
+
+    @staticmethod
+    def _application_of(request: HttpRequest, periodic: PeriodicTask) -> Application | None:
+        """The application a schedule runs for, if the person is one of its members: the one
+        that declared it, or the one its headers name."""
+        declaration = getattr(periodic, "declaration", None)
+        if declaration is not None:
+            name = declaration.application_id
+        else:
+            name = periodic_headers(periodic).get(headers.APPLICATION)
+        if not isinstance(name, str):
+            return None
+        return selectors.application_for_user(user=request.user, name=name)
 
 
 class CrontabScheduleAdmin(StockCrontabScheduleAdmin):  # type: ignore[misc]

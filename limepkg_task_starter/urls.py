@@ -54,6 +54,11 @@ def task_starter_urls(site: AdminSite) -> list[URLPattern]:
             page(schedules.resume),
             name="schedule_resume",
         ),
+        path(
+            "<slug:app_name>/schedules/<int:schedule_id>/run-now/",
+            page(views.application_schedule_run_now),
+            name="application_schedule_run_now",
+        ),
         path("runs/<str:run_id>/", page(views.run_info), name="run_info"),
         path("runs/<str:run_id>/row/", page(views.run_row), name="run_row"),
         path("runs/<str:run_id>/rerun/", page(views.run_rerun), name="run_rerun"),

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
@@ -50,6 +51,7 @@ from limepkg_task_starter.permissions import (
     VIEW_TRACEBACK,
 )
 from limepkg_task_starter.refusals import REFUSALS, refusal_messages, refusal_status
+from limepkg_task_starter.schedule_summary import periodic_headers
 from limepkg_task_starter.services import cancelling, retrying, starting
 from limepkg_task_starter.stats import group_hours
 
@@ -462,18 +464,65 @@ def run_info(request: HttpRequest, run_id: str, *, site: AdminSite) -> HttpRespo
 
 @require_http_methods(["GET", "POST"])
 def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSite) -> HttpResponse:
+    """Run now on a schedule declared in code (the task page's)."""
     _may_use_task_starter(request)
     declaration = selectors.declaration_for_user(user=request.user, declaration_id=declaration_id)
     if declaration is None:
         raise Http404("No such schedule")
+    return _run_now(
+        request,
+        site,
+        declaration.application,
+        declaration.periodic_task,
+        action=reverse(
+            "admin:task_starter:schedule_run_now", kwargs={"declaration_id": declaration.id}
+        ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def application_schedule_run_now(
+    request: HttpRequest, app_name: str, schedule_id: int, *, site: AdminSite
+) -> HttpResponse:
+    """Run now on any schedule of the application, declared in code or added in the admin
+    (the Schedules tab's)."""
+    _may_use_task_starter(request)
+    application = selectors.application_for_user(user=request.user, name=app_name)
+    if application is None:
+        raise Http404("No such application")
+    periodic = selectors.application_periodic_task(application=application, schedule_id=schedule_id)
+    if periodic is None:
+        raise Http404("No such schedule")
+    return _run_now(
+        request,
+        site,
+        application,
+        periodic,
+        action=reverse(
+            "admin:task_starter:application_schedule_run_now",
+            kwargs={"app_name": application.name, "schedule_id": periodic.pk},
+        ),
+    )
+
+
+def _run_now(
+    request: HttpRequest,
+    site: AdminSite,
+    application: Application,
+    periodic: PeriodicTask,
+    *,
+    action: str,
+) -> HttpResponse:
+    """Asked first (what runs, with which arguments, as whom), then started through the start
+    policy; what the policy refuses is said before the confirmation where it can be."""
     if request.method == "GET":
         if not request.user.has_perm(START):
             raise PermissionDenied
         try:
-            starting.schedule_run_now_allowed(declaration=declaration)
+            starting.schedule_run_now_allowed(application=application, task_name=periodic.task)
+            arguments = starting.schedule_arguments(periodic)
         except REFUSALS as error:
-            return _refused(request, site, declaration.application, declaration.task_name, error)
-        periodic = declaration.periodic_task
+            return _refused(request, site, application, periodic.task, error)
         return _confirm(
             request,
             site,
@@ -482,24 +531,24 @@ def schedule_run_now(request: HttpRequest, declaration_id: int, *, site: AdminSi
             runs=[],
             items=[
                 {
-                    "task_name": declaration.task_name,
-                    "arguments": json.loads(periodic.args or "[]"),
-                    "run_as": json.loads(periodic.headers or "{}").get(headers.USER)
+                    "task_name": periodic.task,
+                    "arguments": arguments,
+                    "run_as": periodic_headers(periodic).get(headers.USER)
                     or request.user.get_username(),
                 }
             ],
-            action=reverse(
-                "admin:task_starter:schedule_run_now", kwargs={"declaration_id": declaration.id}
-            ),
+            action=action,
             confirm_label="Run now",
-            application=declaration.application,
+            application=application,
         )
     return _start_and_go_back(
         request,
         site,
-        declaration.application,
-        declaration.task_name,
-        lambda: starting.schedule_run_now(actor=request.user, declaration=declaration),
+        application,
+        periodic.task,
+        lambda: starting.schedule_run_now(
+            actor=request.user, application=application, periodic=periodic
+        ),
     )
 
 

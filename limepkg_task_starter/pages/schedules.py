@@ -1,6 +1,7 @@
 """The Schedules tab: every schedule of an application (declared in code or added in the admin),
 when each runs next in the viewer's zone, its last run, the runs due in the next 24 hours, and
-Pause / Resume, each confirmed first. Run now is the task page's (``views.schedule_run_now``).
+Pause / Resume, each confirmed first. Run now is the task page's view
+(``views.application_schedule_run_now``), for declared and admin-added schedules alike.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from lime_task.dispatch import prepare
 from lime_task.exceptions import NotFoundError
 from lime_task.registry import get_task
 from lime_task.status import Origin
-from limepkg_task_starter.arguments import check_arguments, named_arguments
+from limepkg_task_starter.arguments import ArgumentsError, check_arguments, named_arguments
 from limepkg_task_starter.models import Application, AuditAction, AuditEntry, TaskRun
 from limepkg_task_starter.permissions import IMPERSONATE, START
 from limepkg_task_starter.services.sending import run_send
@@ -42,6 +42,9 @@ RUN_AS_USER_MISSING = "The user {user} does not exist."
 RUN_AS_USER_INACTIVE = "The user {user} is inactive."
 RUN_AS_USER_SUPERUSER = "The user {user} is a superuser; only a superuser may start tasks as it."
 RUN_NOW = "Run now: {schedule}"
+SCHEDULE_ARGUMENTS_UNREADABLE = (
+    "The schedule's arguments cannot be read ({error}): correct them in the admin."
+)
 RUN_NOW_DISABLED = (
     "{task} is disabled in application {application}'s configuration (scheduled_tasks): its "
     "schedule runs a stand-in that only records a Skipped run, so Run now does not start it. "
@@ -172,8 +175,9 @@ def run_rerun(*, actor: Any, run: TaskRun, detail: str = "") -> TaskRun:
     )
 
 
-def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
-    """Start a scheduled task now, with its schedule's arguments, as its session user.
+def schedule_run_now(*, actor: Any, application: Application, periodic: Any) -> TaskRun:
+    """Start a schedule's task now, with its arguments, as its session user: a schedule
+    declared in code or one added in the admin for the application, through the start policy.
 
     A task the application's configuration disables (``scheduled_tasks: {task: {enabled:
     false}}``) is refused, after the start permission: the scheduled path would only record a
@@ -183,14 +187,13 @@ def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
     """
     if not actor.has_perm(START):
         raise StartRefusedError(MAY_NOT_START)
-    schedule_run_now_allowed(declaration=declaration)
-    periodic = declaration.periodic_task
-    values = json.loads(periodic.headers or "{}")
+    schedule_run_now_allowed(application=application, task_name=periodic.task)
+    values = _json_object(periodic.headers)
     return run_start(
         actor=actor,
-        application=declaration.application,
-        task_name=declaration.task_name,
-        arguments=json.loads(periodic.args or "[]"),
+        application=application,
+        task_name=periodic.task,
+        arguments=schedule_arguments(periodic),
         run_as=values.get(headers.USER) or RunAs.ACTOR,
         origin=Origin.SCHEDULE,
         language=values.get(headers.LANGUAGE),
@@ -198,11 +201,44 @@ def schedule_run_now(*, actor: Any, declaration: Any) -> TaskRun:
     )
 
 
-def schedule_run_now_allowed(*, declaration: Any) -> None:
+def schedule_run_now_allowed(*, application: Application, task_name: str) -> None:
     """Raise ``ScheduleDisabledError`` when the application's config disables the scheduled
     task (asked before the confirmation too, so nobody confirms what will be refused)."""
-    application = declaration.application
-    if not application.typed_config.scheduled_task_enabled(declaration.task_name):
+    if not application.typed_config.scheduled_task_enabled(task_name):
         raise ScheduleDisabledError(
-            RUN_NOW_DISABLED.format(task=declaration.task_name, application=application.name)
+            RUN_NOW_DISABLED.format(task=task_name, application=application.name)
         )
+
+
+def schedule_arguments(periodic: Any) -> Any:
+    """The arguments a schedule sends: its positional ones, or all of them by name when a row
+    added in the admin has keyword arguments too. Text that is no JSON is refused as
+    arguments, where Run now was asked."""
+    try:
+        args = json.loads(periodic.args or "[]")
+        kwargs = _json_object(periodic.kwargs, strict=True)
+    except ValueError as error:
+        raise ArgumentsError([SCHEDULE_ARGUMENTS_UNREADABLE.format(error=error)]) from error
+    if not isinstance(args, list):
+        raise ArgumentsError([SCHEDULE_ARGUMENTS_UNREADABLE.format(error="args is not a list")])
+    if not kwargs:
+        return args
+    try:
+        task = get_task(periodic.task)
+    except NotFoundError:
+        return args  # the start policy says the task is unknown
+    return named_arguments(task, args, kwargs)
+
+
+def _json_object(text: str | None, *, strict: bool = False) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        if strict:
+            raise
+        return {}
+    if isinstance(value, dict):
+        return value
+    if strict:
+        raise ValueError("not an object")
+    return {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from lime_task import headers
 from limepkg_task_starter.models import (
     ApiToken,
     Application,
@@ -209,6 +211,36 @@ def test_the_admin_run_action_goes_through_the_start_policy(
         {"number": 4, "numberx": 5},
     )
     assert AuditEntry.objects.get(run=run).actor_username == "impersonator"
+
+
+def test_the_admin_run_action_runs_a_schedule_added_in_the_admin_through_the_same_policy(
+    pages_application: Application,
+) -> None:
+    added = PeriodicTask.objects.create(
+        name="demo: by hand",
+        task=DUMMY,
+        args="[6]",
+        headers=json.dumps({headers.APPLICATION: "demo", headers.USER: "integration-user"}),
+        crontab=CrontabSchedule.objects.create(minute="*/5"),
+    )
+    stray = PeriodicTask.objects.create(
+        name="no application", task=DUMMY, crontab=CrontabSchedule.objects.create(minute="1")
+    )
+    root = User.objects.create_superuser("root")
+    client = Client()
+    client.force_login(root)
+
+    run_action(client, "run_tasks", added)
+    response = run_action(client, "run_tasks", stray)
+
+    run = TaskRun.objects.get()
+    assert (run.origin, run.run_as, run.kwargs) == ("schedule", "integration-user", {"number": 6})
+    assert AuditEntry.objects.get(run=run).detail == "Run now: demo: by hand"
+    said = [str(message) for message in response.context["messages"]]
+    assert said == [
+        "no application names none of your applications (declared in code, or lime_application "
+        "in its headers): it is not run from here."
+    ]
 
 
 def test_disabling_from_the_admin_is_seen_by_the_scheduler_and_audited(

@@ -193,6 +193,9 @@ def schedule_calls(client: Client, schedule: ScheduleDeclaration) -> dict[str, A
         "schedule_pause": lambda: client.post(f"{tab}{one}/pause/"),
         "schedule_resume_confirm": lambda: client.get(f"{tab}{one}/resume/"),
         "schedule_resume": lambda: client.post(f"{tab}{one}/resume/"),
+        # Run now from the tab: any schedule of the application, by periodic task.
+        "schedule_run_now_confirm": lambda: client.get(f"{tab}{one}/run-now/"),
+        "schedule_run_now": lambda: client.post(f"{tab}{one}/run-now/"),
         "api_schedules": lambda: client.get(api),
         "api_schedule_pause": lambda: client.post(
             f"{api}/{one}/pause", {}, content_type="application/json"
@@ -441,6 +444,14 @@ EXPECTED["starter"] |= BULK_AND_API_RUNS["starter"]
 EXPECTED["impersonator"] |= BULK_AND_API_RUNS["starter"]
 EXPECTED["canceller"] |= BULK_AND_API_RUNS["canceller"]
 EXPECTED["other_application"] |= dict.fromkeys([*BULK_PAGES, *API_RUNS], MISSING)
+# Run now from the Schedules tab is Run now from the task page, by another address.
+for _expected in EXPECTED.values():
+    for _tab_action, _page_action in (
+        ("schedule_run_now", "run_now"),
+        ("schedule_run_now_confirm", "run_now_confirm"),
+    ):
+        if _page_action in _expected:
+            _expected[_tab_action] = _expected[_page_action]
 EXPECTED["non_staff"] = EXPECTED["anonymous"]
 MATRIX = [(role, action) for role in ROLES for action in EXPECTED[role]]
 
@@ -496,6 +507,7 @@ def test_permission_matrix(
         "api_retry_filter",
         "schedule_pause",
         "schedule_resume",
+        "schedule_run_now",
         "api_schedule_pause",
     ],
 )

@@ -314,7 +314,11 @@ def test_run_now_on_a_schedule_disabled_in_the_config_is_refused_and_records_not
     assert not TaskRun.objects.exists()
     assert not AuditEntry.objects.exists()
     with pytest.raises(starting.ScheduleDisabledError):
-        starting.schedule_run_now(actor=make_user("x", perms=("start",)), declaration=a_schedule)
+        starting.schedule_run_now(
+            actor=make_user("x", perms=("start",)),
+            application=a_schedule.application,
+            periodic=a_schedule.periodic_task,
+        )
 
 
 def test_the_tab_offers_no_run_now_for_a_schedule_disabled_in_the_config(
@@ -326,3 +330,77 @@ def test_the_tab_offers_no_run_now_for_a_schedule_disabled_in_the_config(
     html = page(pauser)
     assert "Run now…" not in html
     assert "Disabled in the application's configuration" in html
+
+
+# --- Run now on a schedule added in the admin ---------------------------------------------------
+
+
+@pytest.fixture
+def impersonator(pages_application: Application) -> Client:
+    client = Client()
+    client.force_login(
+        make_user("imp", perms=("view", "start", "impersonate"), applications=(pages_application,))
+    )
+    return client
+
+
+def run_now_url(periodic: PeriodicTask, app: str = "demo") -> str:
+    return f"/admin/task-starter/{app}/schedules/{periodic.pk}/run-now/"
+
+
+def test_run_now_on_an_admin_added_schedule_is_confirmed_then_started_with_its_arguments(
+    impersonator: Client,
+) -> None:
+    periodic = admin_added("demo: dummy by hand", task=DUMMY)
+    PeriodicTask.objects.filter(pk=periodic.pk).update(args="[3]", kwargs='{"numberx": 7}')
+    assert f'href="{run_now_url(periodic)}?next=' in page(impersonator)
+
+    asked = impersonator.get(run_now_url(periodic))
+    assert asked.status_code == 200
+    assert "Run now?" in asked.content.decode() and "demo: dummy by hand" in asked.content.decode()
+    assert not TaskRun.objects.exists()
+
+    impersonator.post(run_now_url(periodic))
+
+    run = TaskRun.objects.get()
+    assert (run.task_name, run.origin, run.run_as) == (DUMMY, Origin.SCHEDULE, "integration-user")
+    assert run.kwargs == {"number": 3, "numberx": 7}
+    entry = AuditEntry.objects.get(run=run)
+    assert (entry.actor_username, entry.detail) == ("imp", "Run now: demo: dummy by hand")
+
+
+def test_run_now_on_an_admin_added_schedule_goes_through_the_start_policy(
+    pauser: Client,
+) -> None:
+    periodic = admin_added("demo: dummy by hand", task=DUMMY)  # runs as the impersonation user
+
+    response = pauser.post(run_now_url(periodic))  # pat may start, not as that user
+
+    assert response.status_code == 403
+    assert "You may not start tasks as integration-user." in response.content.decode()
+    assert not TaskRun.objects.exists() and not AuditEntry.objects.exists()
+
+
+def test_run_now_on_a_schedule_whose_arguments_cannot_be_read_says_so_before_confirming(
+    impersonator: Client,
+) -> None:
+    periodic = admin_added("demo: typed badly", task=DUMMY)
+    PeriodicTask.objects.filter(pk=periodic.pk).update(args="[3,")
+
+    asked = impersonator.get(run_now_url(periodic))
+
+    assert asked.status_code == 400
+    assert "arguments cannot be read (Expecting value" in asked.content.decode()
+    assert impersonator.post(run_now_url(periodic)).status_code == 400
+    assert not TaskRun.objects.exists()
+
+
+def test_run_now_reaches_only_the_applications_own_schedules(
+    impersonator: Client, other_pages_application: Application
+) -> None:
+    theirs = admin_added("other: theirs", app="other", task=DUMMY)
+
+    assert impersonator.get(run_now_url(theirs)).status_code == 404
+    assert impersonator.post(run_now_url(theirs)).status_code == 404
+    assert impersonator.post(run_now_url(theirs, app="other")).status_code == 404
+    assert not TaskRun.objects.exists()
