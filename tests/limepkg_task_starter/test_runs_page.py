@@ -399,3 +399,17 @@ def test_the_live_poll_with_a_search_makes_the_same_queries_for_many_runs(
     for _ in range(RUNS_PER_PAGE + 10):
         add_run(pages_application, arguments={"n": 1}, result="needle")
     assert (queries("n=1"), queries("needle")) == few
+
+
+def test_the_task_filter_renders_as_djangos_own_select_would() -> None:
+    # LongSelect builds the thousand-option select in one pass; the markup must not differ.
+    from django import forms
+    from django.test.html import parse_html
+
+    from limepkg_task_starter.forms import LongSelect
+
+    choices = [("", "any"), ("a.b.<script>", 'quote " & <tag>'), ("a.b.c", "c")]
+    ours = LongSelect(choices=choices).render("task", "a.b.c", {"id": "filter-task"})
+    djangos = forms.Select(choices=choices).render("task", "a.b.c", {"id": "filter-task"})
+    assert parse_html(ours) == parse_html(djangos)
+    assert "<script>" not in ours

@@ -87,3 +87,5 @@ def test_starts_and_the_handlers_page_answer_when_the_broker_is_silent(
     assert run.reason.startswith("Not sent: the broker is unavailable")
     assert page_status == 200 and page_took < ANSWER_WITHIN_SECONDS, (page_status, page_took)
     assert b"Task handlers" in page
+    assert b"The broker did not answer" in page  # each queue's depth says why it is missing
+    print(f"silent {broker.split(':')[0]} broker: start {start_took:.1f} s, page {page_took:.1f} s")
