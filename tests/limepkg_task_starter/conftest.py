@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.test import Client
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -124,3 +125,13 @@ def started_on(run: TaskRun, worker: str) -> StartedRun:
         queue=run.queue,
         scheduled=False,
     )
+
+
+@pytest.fixture
+def impersonator(pages_application: Application) -> Client:
+    """A member of ``demo`` who may start tasks, also as its impersonation user."""
+    client = Client()
+    client.force_login(
+        make_user("imp", perms=("view", "start", "impersonate"), applications=(pages_application,))
+    )
+    return client

@@ -26,15 +26,6 @@ def starter(pages_application: Application) -> Client:
     return client
 
 
-@pytest.fixture
-def impersonator(pages_application: Application) -> Client:
-    client = Client()
-    client.force_login(
-        make_user("imp", perms=("view", "start", "impersonate"), applications=(pages_application,))
-    )
-    return client
-
-
 def test_admin_index_and_sidebar_have_one_task_starter_section(starter: Client) -> None:
     section = 'title="Models in the Task starter application">Task starter</a>'
     index = starter.get("/admin/").content.decode()

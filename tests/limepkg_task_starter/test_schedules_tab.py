@@ -335,15 +335,6 @@ def test_the_tab_offers_no_run_now_for_a_schedule_disabled_in_the_config(
 # --- Run now on a schedule added in the admin ---------------------------------------------------
 
 
-@pytest.fixture
-def impersonator(pages_application: Application) -> Client:
-    client = Client()
-    client.force_login(
-        make_user("imp", perms=("view", "start", "impersonate"), applications=(pages_application,))
-    )
-    return client
-
-
 def run_now_url(periodic: PeriodicTask, app: str = "demo") -> str:
     return f"/admin/task-starter/{app}/schedules/{periodic.pk}/run-now/"
 
