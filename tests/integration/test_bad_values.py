@@ -34,6 +34,9 @@ SLOW = "solution_demo.tasks.my_tasks.slow_report"  # steps: int, seconds_per_ste
 REMINDERS = "solution_demo.tasks.my_tasks.send_reminders"  # customer_ids: list[int], note: str
 TASKS = "tests.reference_solution.tasks.my_task_file"
 DEEP = "[" * 3000 + "]" * 3000
+# The corpus's strings (NUL, a lone surrogate, over-size): what failure and progress messages,
+# which are text, can carry.
+TEXT_KINDS = sorted(kind for kind, value in BAD_VALUES.items() if isinstance(value, str))
 
 # (name, JSON text of a value) as a person or a client would type or send it.
 CORPUS_TEXT = [
@@ -211,6 +214,8 @@ def assert_the_next_runs_go_at_once(app: LimeApplication) -> None:
 def test_a_task_failure_message_the_database_cannot_keep_ends_the_run_saying_why(
     worker: WorkerProcess, live_demo_app: LimeApplication
 ) -> None:
+    """A failure's message is text (``TaskFailure`` keeps ``str(message)``): the corpus's strings
+    cannot be kept as its result and the run says why; the others are kept as their text."""
     failed = {
         kind: send_task(f"{TASKS}.fails_with_bad_message", live_demo_app, kind).id
         for kind in BAD_VALUES
@@ -218,22 +223,24 @@ def test_a_task_failure_message_the_database_cannot_keep_ends_the_run_saying_why
     runs = wait_finished(list(failed.values()))
     for kind, task_id in failed.items():
         run = runs[task_id]
-        assert (run.status, run.result) == ("FAILURE", None), kind
-        assert run.reason.startswith("The failure message: "), (kind, run.reason)
+        assert run.status == "FAILURE", kind
         assert "\x00" not in run.error_message, kind
         assert len(run.error_message) <= tracking.MAX_ERROR_MESSAGE, kind
+        if kind in TEXT_KINDS:
+            assert run.result is None, kind
+            assert run.reason.startswith("The failure message: "), (kind, run.reason)
     # What the message says is still shown, escaped where the database could not keep it.
     assert runs[failed["nul"]].error_message == "a\\x00b"
     assert "contains U+0000" in runs[failed["nul"]].reason
     assert runs[failed["surrogate"]].error_message == "\\ud800"
     assert "lone surrogate" in runs[failed["surrogate"]].reason
-    assert "NaN or an infinity" in runs[failed["infinity"]].reason
+    assert "over the limit" in runs[failed["oversize"]].reason
+    assert runs[failed["infinity"]].result == "{'x': inf}"  # its text is storable
+    # Python cannot even write a 5,000-digit integer as text: the task's own error.
+    huge = runs[failed["huge_integer"]]
+    assert (huge.result, huge.error_type) == (None, "builtins.ValueError")
 
     assert_the_next_runs_go_at_once(live_demo_app)
-
-
-# A progress message is text: the corpus's strings (NUL, a lone surrogate, over-size).
-TEXT_KINDS = sorted(kind for kind, value in BAD_VALUES.items() if isinstance(value, str))
 
 
 @pytest.mark.parametrize("kind", TEXT_KINDS)
