@@ -159,3 +159,31 @@ def test_the_database_refuses_an_application_name_that_is_no_free_slug(db: None,
     with pytest.raises(IntegrityError), transaction.atomic():
         Application.objects.create(name=name, config={})
     Application.objects.create(name="fine-name_2", config={})
+
+
+def test_the_slug_migration_names_the_rows_in_its_way(db: None) -> None:
+    """Rows made before the constraint (here: with it taken away for the test's transaction)
+    are named by the migration that adds it, rather than a bare constraint violation."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite cannot change a table's constraints inside the test's transaction")
+    migration = import_module(
+        "limepkg_task_starter.migrations.0008_application_name_is_a_free_slug"
+    )
+    constraint = next(
+        c for c in Application._meta.constraints if c.name == "application_name_is_a_free_slug"
+    )
+    with transaction.atomic():
+        with connection.schema_editor() as editor:
+            editor.remove_constraint(Application, constraint)
+        for name in ("bad name", "fine", "runs"):
+            Application.objects.create(name=name, config={})
+        with pytest.raises(RuntimeError) as refused:
+            migration.refuse_offending_names(apps, None)
+        transaction.set_rollback(True)  # the constraint is back
+    assert "names are not slugs or are reserved" in str(refused.value)
+    assert "'bad name', 'runs'. Rename them" in str(refused.value)
