@@ -424,9 +424,10 @@ class Maintenance(threading.Thread):
             try:
                 with database_work():
                     close_old_connections()
-                    paused = selectors.paused_queue_names() if self.gate is not None else None
-                if self.gate is not None and paused is not None:
-                    self.gate.sync(paused)
+                if self.gate is not None:
+                    with database_work():
+                        paused = selectors.paused_queue_names()
+                    self.gate.sync(paused)  # outside: it only queues work for the consumer
                 if time.monotonic() >= next_heartbeat:
                     self._heartbeat(config)
                     next_heartbeat = time.monotonic() + config.heartbeat_interval

@@ -32,6 +32,7 @@ from lime_task.status import Origin
 from limepkg_task_starter.arguments import ArgumentsError, check_arguments, named_arguments
 from limepkg_task_starter.models import Application, AuditAction, AuditEntry, TaskRun
 from limepkg_task_starter.permissions import IMPERSONATE, START
+from limepkg_task_starter.schedule_summary import periodic_headers
 from limepkg_task_starter.services.sending import run_send
 
 MAY_NOT_START = "You may not start tasks."
@@ -188,7 +189,7 @@ def schedule_run_now(*, actor: Any, application: Application, periodic: Any) -> 
     if not actor.has_perm(START):
         raise StartRefusedError(MAY_NOT_START)
     schedule_run_now_allowed(application=application, task_name=periodic.task)
-    values = _json_object(periodic.headers)
+    values = periodic_headers(periodic)
     return run_start(
         actor=actor,
         application=application,
@@ -216,11 +217,12 @@ def schedule_arguments(periodic: Any) -> Any:
     arguments, where Run now was asked."""
     try:
         args = json.loads(periodic.args or "[]")
-        kwargs = _json_object(periodic.kwargs, strict=True)
+        kwargs = json.loads(periodic.kwargs or "{}")
     except ValueError as error:
         raise ArgumentsError([SCHEDULE_ARGUMENTS_UNREADABLE.format(error=error)]) from error
-    if not isinstance(args, list):
-        raise ArgumentsError([SCHEDULE_ARGUMENTS_UNREADABLE.format(error="args is not a list")])
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        shapes = "args is not a list or kwargs not an object"
+        raise ArgumentsError([SCHEDULE_ARGUMENTS_UNREADABLE.format(error=shapes)])
     if not kwargs:
         return args
     try:
@@ -228,17 +230,3 @@ def schedule_arguments(periodic: Any) -> Any:
     except NotFoundError:
         return args  # the start policy says the task is unknown
     return named_arguments(task, args, kwargs)
-
-
-def _json_object(text: str | None, *, strict: bool = False) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        if strict:
-            raise
-        return {}
-    if isinstance(value, dict):
-        return value
-    if strict:
-        raise ValueError("not an object")
-    return {}
